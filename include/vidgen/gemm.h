@@ -1,0 +1,34 @@
+/* gemm.h - matrix products for the model's linear layers (row-major, contiguous).
+ * Shapes: A [M,K] activations, W [N,K] weights in PyTorch Linear layout.
+ *   vg_matmul_nt: C[M,N] = A[M,K] . W[N,K]^T (+ bias[N])   forward y = x W^T + b
+ *                 W may be F32, F16 or BF16 (converted to f32 on the fly; sums in f32)
+ *   vg_matmul_nn: C[M,K] = A[M,N] . W[N,K]                backward data  dx = dy W
+ *   vg_matmul_tn: C[N,K] += A[M,N]^T . B[M,K]             backward weight dW += dy^T x
+ * accumulate=true adds into C instead of overwriting it. Results are bit-identical
+ * for any thread count (each output element is reduced by one thread in a fixed order).
+ * Each has a plain _ref twin that the tests compare against. */
+#ifndef VIDGEN_GEMM_H
+#define VIDGEN_GEMM_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "vidgen/tensor.h"
+
+void vg_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
+                  int64_t M, int64_t N, int64_t K, bool accumulate);
+void vg_matmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
+                      int64_t M, int64_t N, int64_t K, bool accumulate);
+void vg_matmul_nn(float *c, const float *a, const float *w, int64_t M, int64_t N, int64_t K,
+                  bool accumulate);
+void vg_matmul_nn_ref(float *c, const float *a, const float *w, int64_t M, int64_t N, int64_t K,
+                      bool accumulate);
+void vg_matmul_tn(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K);
+void vg_matmul_tn_ref(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K);
+
+/* CPU features detected at run time (cpu.c). */
+typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c; } vg_cpu_features;
+const vg_cpu_features *vg_cpu(void);
+/* Force a path for tests/bench: 0 = auto, 1 = scalar, 2 = AVX2, 3 = AVX-512. */
+void vg_cpu_force_level(int level);
+int vg_cpu_level(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* io.h - files: atomic writes, PNG frames (libpng), small helpers. */
+#ifndef VIDGEN_IO_H
+#define VIDGEN_IO_H
+#include <stdint.h>
+#include <stddef.h>
+#include "vidgen/status.h"
+
+/* Writes n bytes to path via path.tmp.<pid> + fsync + rename: the file appears whole or not at all. */
+vg_status vg_file_write_atomic(const char *path, const void *data, size_t n);
+/* Reads a whole file; *out is NUL-terminated (caller frees). Errors name the path. */
+vg_status vg_file_read(const char *path, char **out, size_t *n);
+/* mkdir -p. */
+vg_status vg_mkdir_p(const char *path);
+
+/* 8-bit RGB PNG, rows top to bottom, rgb[(y*w + x)*3 + c]. Optional tEXt chunks:
+ * keys/values arrays of n_text entries (may be 0). Written atomically. */
+vg_status vg_png_write(const char *path, const uint8_t *rgb, int w, int h,
+                       const char *const *keys, const char *const *values, int n_text);
+/* Reads any PNG (gray, palette, alpha, 16-bit are converted) to 8-bit RGB; *rgb
+ * malloc'd (caller frees). Alpha is composited over black. Errors name the file. */
+vg_status vg_png_read(const char *path, uint8_t **rgb, int *w, int *h);
+/* Value of tEXt chunk key (malloc'd, caller frees); VG_ERR_FORMAT if absent. */
+vg_status vg_png_read_text(const char *path, const char *key, char **value);
+
+#endif

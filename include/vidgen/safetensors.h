@@ -1,0 +1,51 @@
+/* safetensors.h - reader (mmap, validated) and writer (atomic) for .safetensors.
+ * Format: 8-byte little-endian header length N, N bytes of JSON
+ * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+ *  "__metadata__": {"key": "string", ...}}, then the data region.
+ * The reader validates: header length against file size, JSON is an object,
+ * each entry's fields and types, dtype names, shape x dtype size == end-begin
+ * (overflow-checked), offsets within the data region, no overlaps. */
+#ifndef VIDGEN_SAFETENSORS_H
+#define VIDGEN_SAFETENSORS_H
+#include "vidgen/status.h"
+#include "vidgen/tensor.h"
+
+typedef struct vg_st_file vg_st_file; /* opaque */
+
+/* Opens and validates path. On success *out owns the mapping; free with vg_st_close.
+ * Errors: VG_ERR_IO (cannot open/map), VG_ERR_FORMAT (any validation failure; the
+ * message names the file, the tensor and what was expected vs found). */
+vg_status vg_st_open(vg_st_file **out, const char *path);
+void vg_st_close(vg_st_file *f); /* NULL ok */
+
+const char *vg_st_path(const vg_st_file *f);
+int64_t vg_st_count(const vg_st_file *f);
+const char *vg_st_name(const vg_st_file *f, int64_t i);
+const vg_tensor *vg_st_at(const vg_st_file *f, int64_t i);
+/* Tensor by name, NULL when absent (does not record an error). */
+const vg_tensor *vg_st_get(const vg_st_file *f, const char *name);
+/* Value of __metadata__[key], NULL when absent. */
+const char *vg_st_metadata(const vg_st_file *f, const char *key);
+
+/* Looks up name, checks ndim/shape (shape entries < 0 are wildcards) and marks it used.
+ * Errors (VG_ERR_FORMAT / VG_ERR_SHAPE) name file, tensor, expected and found shape. */
+vg_status vg_st_require(const vg_st_file *f, const char *name, int ndim, const int64_t *shape,
+                        const vg_tensor **out);
+/* VG_ERR_FORMAT naming the first tensor never passed to vg_st_require (an unexpected tensor). */
+vg_status vg_st_check_all_used(const vg_st_file *f);
+/* Clear the "used" marks. */
+void vg_st_reset_used(vg_st_file *f);
+
+/* Writer. Tensors are copied at add time; save writes path.tmp then renames. */
+typedef struct vg_st_writer vg_st_writer;
+vg_st_writer *vg_st_writer_new(void); /* NULL on OOM */
+vg_status vg_st_writer_add(vg_st_writer *w, const char *name, vg_dtype dt, int ndim,
+                           const int64_t *shape, const void *data);
+/* Adds f32 data converted to dt (F32, F16, BF16). */
+vg_status vg_st_writer_add_f32(vg_st_writer *w, const char *name, vg_dtype dt, int ndim,
+                               const int64_t *shape, const float *data);
+vg_status vg_st_writer_meta(vg_st_writer *w, const char *key, const char *value);
+vg_status vg_st_writer_save(vg_st_writer *w, const char *path);
+void vg_st_writer_free(vg_st_writer *w); /* NULL ok */
+
+#endif
