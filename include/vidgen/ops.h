@@ -1,0 +1,49 @@
+/* ops.h - elementwise and row-wise kernels of the transformer, each with a _bwd.
+ * Conventions (llm.c): outputs, then inputs, then weights, then sizes. Rows are
+ * contiguous vectors of length `dim`; N rows. Backward functions ACCUMULATE into
+ * dx / dw / db (callers zero them first). Statistics (mean, rstd) saved by the forward
+ * are passed to the backward. All sums of a row are done by one thread, in order. */
+#ifndef VIDGEN_OPS_H
+#define VIDGEN_OPS_H
+#include <stdint.h>
+
+/* LayerNorm over dim; w/b may be NULL (no affine). mean/rstd [N] may be NULL. */
+void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
+                  const float *b, int64_t N, int64_t dim, float eps);
+void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const float *x,
+                      const float *w, const float *mean, const float *rstd, int64_t N, int64_t dim);
+/* RMSNorm: out = x / sqrt(mean(x^2) + eps) * w (w may be NULL). rstd [N] may be NULL. */
+void vg_rmsnorm(float *out, float *rstd, const float *x, const float *w, int64_t N, int64_t dim, float eps);
+void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                    const float *rstd, int64_t N, int64_t dim);
+
+/* GELU with the tanh approximation, SiLU; in place allowed (out == x) for forward. */
+void vg_gelu_tanh(float *out, const float *x, int64_t n);
+void vg_gelu_tanh_bwd(float *dx, const float *dout, const float *x, int64_t n);
+void vg_silu(float *out, const float *x, int64_t n);
+void vg_silu_bwd(float *dx, const float *dout, const float *x, int64_t n);
+
+/* adaLN modulation: out = x * (1 + scale) + shift, scale/shift [dim] broadcast over N rows. */
+void vg_modulate(float *out, const float *x, const float *shift, const float *scale, int64_t N, int64_t dim);
+/* dx += dout*(1+scale); dshift += sum_rows dout; dscale += sum_rows dout*x */
+void vg_modulate_bwd(float *dx, float *dshift, float *dscale, const float *dout, const float *x,
+                     const float *scale, int64_t N, int64_t dim);
+
+/* 3D RoPE (Wan): x [N, H*hd] with tokens at grid (f,h,w) frame-major, grid (F,Hg,Wg).
+ * Per head, pairs 0..ct-1 rotate by f*w_t, next ch by h*w_h, next cw by w*w_w with
+ * ct = hd/2 - 2*(hd/2/3), ch = cw = hd/2/3 and w_a,j = theta^(-2j/D_a). In place.
+ * f_offset shifts the temporal position (continuing clips). */
+void vg_rope3d(float *x, int64_t F, int64_t Hg, int64_t Wg, int H, int hd, double theta, int64_t f_offset);
+/* Backward of the rotation: rotate dx by the negative angles, in place. */
+void vg_rope3d_bwd(float *dx, int64_t F, int64_t Hg, int64_t Wg, int H, int hd, double theta, int64_t f_offset);
+
+/* Softmax over rows of length n (max-subtracted). */
+void vg_softmax(float *out, const float *x, int64_t N, int64_t n);
+
+/* Patchify a clip [C, F, H, W] into tokens [F*(H/ph)*(W/pw), C*ph*pw] with the Wan
+ * ordering: token l = (f*Hg + hi)*Wg + wi, feature ((q*pw + r)*C + c) ... see dit.c.
+ * pt must be 1. Unpatchify is the exact inverse. */
+void vg_patchify(float *tok, const float *x, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw);
+void vg_unpatchify(float *x, const float *tok, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw);
+
+#endif
