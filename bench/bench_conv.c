@@ -86,7 +86,10 @@ static void bench_vae_decode(void) {
         return;
     }
     unlink(path); /* the mapping stays valid */
-    int64_t T = 5, h = 32, w = 32, F = 17, H = 256, W = 256;
+    int64_t T = 5, h = 32, w = 32, F, H, W;
+    if (getenv("VG_BENCH_VAE_T")) T = strtol(getenv("VG_BENCH_VAE_T"), NULL, 10); /* profiling aid */
+    if (T < 1) T = 5;
+    vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
     float *z = malloc(sizeof(float) * 16 * T * h * w), *video = malloc(sizeof(float) * 3 * F * H * W);
     fill(z, 16 * T * h * w, 7, 1.0f);
     size_t est = vg_wan_vae_decode_bytes(v, T, h, w);
@@ -105,7 +108,7 @@ static void bench_vae_decode(void) {
     if (st != VG_OK) printf("wan vae decode: %s\n", vg_last_error());
     else {
         char name[96];
-        snprintf(name, sizeof(name), "wan vae decode 16x5x32x32 -> 17x256x256 (%d thr)", nt);
+        snprintf(name, sizeof(name), "wan vae decode 16x%lldx32x32 -> %lldx256x256 (%d thr)", (long long)T, (long long)F, nt);
         bench_record(name, t, "s", "issue target 2 threads", 90.0);
         bench_record("wan vae decode peak RSS", hwm / 1024.0, "MiB", "issue bound", 3072.0);
         bench_record("wan vae decode RSS before (weights mapped)", rss0 / 1024.0, "MiB", NULL, 0);

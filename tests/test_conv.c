@@ -68,7 +68,8 @@ VG_TEST(conv_ref_known_answer) {
 }
 
 VG_TEST(conv_causal3d_fast_vs_ref_awkward) {
-    int64_t sizes[][4] = {{1, 1, 1, 1}, {3, 7, 5, 6}, {7, 5, 33, 1}, {4, 13, 2, 17}, {16, 9, 4, 33}, {5, 8, 7, 129}};
+    int64_t sizes[][4] = {{1, 1, 1, 1}, {3, 7, 5, 6}, {7, 5, 33, 1}, {4, 13, 2, 17}, {16, 9, 4, 33}, {5, 8, 7, 129},
+                         {3, 5, 4, 64}, {2, 3, 3, 50}, {4, 7, 2, 128}}; /* last three: row-contiguous tiles */
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         for (int64_t ti = 1; ti <= 3; ti += 2) {
             vg_conv_shape s = vg_conv_shape_causal3d(sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3], 3);
@@ -85,6 +86,7 @@ VG_TEST(conv_causal3d_fast_vs_ref_awkward) {
 VG_TEST(conv_variants_fast_vs_ref) {
     CHECK(run_case(vg_conv_shape_2d(5, 7, 6, 9, 3, 2), 2, VG_DTYPE_F32, 0, "2d up2"));
     CHECK(run_case(vg_conv_shape_2d(3, 2, 5, 17, 3, 2), 1, VG_DTYPE_F32, 0, "2d up2 wide"));
+    CHECK(run_case(vg_conv_shape_2d(3, 7, 3, 32, 3, 2), 2, VG_DTYPE_F32, 0, "2d up2 contiguous tiles"));
     CHECK(run_case(vg_conv_shape_down2d(6, 5, 9, 13), 2, VG_DTYPE_F32, 0, "down2d odd"));
     CHECK(run_case(vg_conv_shape_down2d(3, 4, 8, 40), 1, VG_DTYPE_F32, 0, "down2d even"));
     vg_conv_shape tdown = vg_conv_shape_causal3d(5, 5, 3, 4, 1);
@@ -103,7 +105,7 @@ VG_TEST(conv_variants_fast_vs_ref) {
 }
 
 VG_TEST(conv_threads_bit_identical) {
-    vg_conv_shape s = vg_conv_shape_causal3d(9, 13, 11, 37, 3);
+    vg_conv_shape s = vg_conv_shape_causal3d(9, 13, 11, 64, 3);
     int64_t ti = 3, To, Ho, Wo;
     CHECK(vg_conv_out_dims(&s, ti, &To, &Ho, &Wo));
     int64_t nin = s.ci * ti * s.h * s.w, nw = s.co * s.ci * 27, nout = s.co * To * Ho * Wo;

@@ -473,7 +473,7 @@ void vg_wan_vae_latent_dims(const vg_wan_vae *v, int64_t F, int64_t H, int64_t W
  * then SiLU when silu. out may equal x. */
 static void rms_silu(float *out, const float *x, const float *g, int64_t C, int64_t P, bool silu) {
     const float sc = (float)sqrt((double)C);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (C * P > (1 << 16))
     for (int64_t p0 = 0; p0 < P; p0 += 256) {
         float d[256];
         int64_t n = P - p0 < 256 ? P - p0 : 256;
@@ -495,7 +495,7 @@ static void rms_silu(float *out, const float *x, const float *g, int64_t C, int6
 }
 
 static void add_inplace(float *a, const float *b, int64_t n) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (n > (1 << 17))
     for (int64_t i = 0; i < n; i++) a[i] += b[i];
 }
 
@@ -557,7 +557,7 @@ static vg_status do_conv(run *r, const conv_w *cw, vg_conv_shape s, float *out, 
     if (st) return st;
     /* new cache = last 2 of [cache, fr] (copy order keeps slot 1 readable for slot 0) */
     const vg_frame *src0 = &all[n], *src1 = &all[n + 1];
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (s.ci * hw > (1 << 17))
     for (int64_t ch = 0; ch < s.ci; ch++) {
         float *d = c->p + ch * 2 * hw;
         if (src0->p) memmove(d, src0->p + ch * src0->cstride, sizeof(float) * (size_t)hw);
@@ -611,7 +611,7 @@ static vg_status attn_fwd(run *r, const attn_w *A, act *x) {
     size_t es = vg_dtype_size(A->qkv_t);
     for (int64_t f = 0; f < T; f++) {
         /* token-major copy + RMS norm per token */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (N * C > (1 << 15))
         for (int64_t i = 0; i < N; i++) {
             float ss = 0.0f;
             for (int64_t c = 0; c < C; c++) { float t = X[c * P + f * N + i]; xt[i * C + c] = t; ss += t * t; }
@@ -622,14 +622,14 @@ static vg_status attn_fwd(run *r, const attn_w *A, act *x) {
         vg_matmul_nt(q, xt, A->qkv_w, A->qkv_t, A->qkv_b, N, C, C, false);
         vg_matmul_nt(k, xt, (const char *)A->qkv_w + es * (size_t)(C * C), A->qkv_t, A->qkv_b + C, N, C, C, false);
         vg_matmul_nt(vv, xt, (const char *)A->qkv_w + es * (size_t)(2 * C * C), A->qkv_t, A->qkv_b + 2 * C, N, C, C, false);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (N * C > (1 << 15))
         for (int64_t c = 0; c < C; c++)
             for (int64_t i = 0; i < N; i++) vc[c * N + i] = vv[i * C + c];
         float *o = xt; /* xt is dead after the projections */
         for (int64_t i0 = 0; i0 < N; i0 += bq) {
             int64_t m = N - i0 < bq ? N - i0 : bq;
             vg_matmul_nt(S, q + i0 * C, k, VG_DTYPE_F32, NULL, m, N, C, false);
-            #pragma omp parallel for schedule(static)
+            #pragma omp parallel for schedule(static) if (m * N > (1 << 15))
             for (int64_t i = 0; i < m; i++) {
                 float *row = S + i * N, mx = -INFINITY, sum = 0.0f;
                 for (int64_t j = 0; j < N; j++) { row[j] *= scale; mx = row[j] > mx ? row[j] : mx; }
@@ -641,7 +641,7 @@ static vg_status attn_fwd(run *r, const attn_w *A, act *x) {
         }
         float *pr = q; /* q is dead */
         vg_matmul_nt(pr, o, A->proj_w, A->proj_t, A->proj_b, N, C, C, false);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (N * C > (1 << 15))
         for (int64_t c = 0; c < C; c++)
             for (int64_t i = 0; i < N; i++) X[c * P + f * N + i] += pr[i * C + c];
     }
@@ -674,7 +674,7 @@ static vg_status up_fwd(run *r, const layer *L, act *x, bool first) {
             /* channels [0,C) -> frame 2i, [C,2C) -> frame 2i+1 (after a passed-through frame 0) */
             const float *X = r->buf[x->b], *Y = r->buf[a];
             float *D = r->buf[b];
-            #pragma omp parallel for schedule(static)
+            #pragma omp parallel for schedule(static) if (C * n2 * hw > (1 << 17))
             for (int64_t c = 0; c < C; c++) {
                 if (o) memcpy(D + c * n2 * hw, X + c * n * hw, sizeof(float) * (size_t)hw);
                 for (int64_t i = 0; i < m; i++) {
@@ -893,7 +893,7 @@ vg_status vg_wan_vae_decode(vg_wan_vae *v, float *video, const float *z, int64_t
     if (fo != F) { st = vg_fail(VG_ERR_ARG, "wan vae: decoded %lld frames, expected %lld", (long long)fo, (long long)F); goto out; }
     if (v->opts.clamp) {
         int64_t nv = 3 * F * H * W;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (nv > (1 << 17))
         for (int64_t i = 0; i < nv; i++) video[i] = video[i] < -1.0f ? -1.0f : video[i] > 1.0f ? 1.0f : video[i];
     }
 out:

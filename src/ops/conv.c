@@ -124,6 +124,8 @@ typedef struct {
     int64_t ti, To, Ho, Wo, Hu, Wu;
     int64_t nvx, nvec;   /* vectors per output row, per frame */
     int64_t kwi, S, nrr, Lp, K;
+    int64_t VS;          /* distance between the NR vectors inside a packed row */
+    bool contig;         /* the NR vectors of a tile are consecutive in one output row */
 } plan;
 
 static void make_plan(plan *p, const vg_conv_shape *s, const vg_frame *in, int64_t ti, int64_t To,
@@ -135,7 +137,9 @@ static void make_plan(plan *p, const vg_conv_shape *s, const vg_frame *in, int64
     p->kwi = s->sw == 1 ? s->kw : 1;          /* kw taps as shifted loads (stride 1) */
     p->S = s->sw == 1 ? VL + s->kw - 1 : VL;
     p->nrr = s->ci * s->kt * s->kh * (s->sw == 1 ? 1 : s->kw);
-    p->Lp = NR * p->S;
+    p->contig = s->sw == 1 && p->nvx % NR == 0;
+    if (p->contig) { p->S = NR * VL + s->kw - 1; p->Lp = p->S; p->VS = VL; }
+    else { p->Lp = NR * p->S; p->VS = p->S; }
     p->K = s->ci * s->kt * s->kh * s->kw;
 }
 
@@ -153,10 +157,14 @@ size_t vg_conv_ws_floats(const vg_conv_shape *s) {
 /* copy n upsampled-row values starting at column c0 of row `src` (NULL: zeros) */
 static void pack_row(float *dst, const float *src, int64_t c0, int64_t n, int64_t Wu, int64_t up) {
     if (!src) { memset(dst, 0, sizeof(float) * (size_t)n); return; }
+    if (up == 1 && c0 >= 0 && c0 + n <= Wu) { /* interior: constant-size copies inline */
+        if (n == NR * VL + 2) { __builtin_memcpy(dst, src + c0, sizeof(float) * (NR * VL + 2)); return; }
+        if (n == VL + 2) { __builtin_memcpy(dst, src + c0, sizeof(float) * (VL + 2)); return; }
+    }
     int64_t a = c0 < 0 ? -c0 : 0, b = c0 + n > Wu ? Wu - c0 : n;
     if (b < a) b = a;
     for (int64_t j = 0; j < a; j++) dst[j] = 0.0f;
-    if (up == 1) memcpy(dst + a, src + c0 + a, sizeof(float) * (size_t)(b - a));
+    if (up == 1) for (int64_t j = a; j < b; j++) dst[j] = src[c0 + j]; /* short: no memcpy call */
     else for (int64_t j = a; j < b; j++) dst[j] = src[(c0 + j) >> 1];
     for (int64_t j = b; j < n; j++) dst[j] = 0.0f;
 }
@@ -177,7 +185,12 @@ static void pack_tile(float *P, const plan *p, int64_t t, int64_t v0) {
             const vg_frame *f = (it >= 0 && it < p->ti && p->in[it].p) ? &p->in[it] : NULL;
             const float *plane = f ? f->p + ci * f->cstride : NULL;
             for (int64_t b = 0; b < s->kh; b++) {
-                if (s->sw == 1) { /* shift mode: one packed row per (ci,a,b) */
+                if (p->contig) { /* one contiguous segment for the NR vectors */
+                    int64_t iy = ys[0] * s->sh - s->ph0 + b;
+                    const float *row = (plane && ys[0] >= 0 && iy >= 0 && iy < p->Hu) ? plane + (iy / s->up) * s->w : NULL;
+                    pack_row(P + rr * p->Lp, row, xs[0] - s->pw0, p->S, p->Wu, s->up);
+                    rr++;
+                } else if (s->sw == 1) { /* shift mode: one packed row per (ci,a,b) */
                     float *dst = P + rr * p->Lp;
                     for (int n = 0; n < NR; n++) {
                         int64_t iy = ys[n] * s->sh - s->ph0 + b;
@@ -206,7 +219,7 @@ static void pack_tile(float *P, const plan *p, int64_t t, int64_t v0) {
 
 /* acc[m][n*VL+j] = sum_{rr,k} wp[(rr*kwi+k)*MR+m] * P[rr*Lp + n*S + k + j] */
 static void ukernel_c(float *acc, const float *P, const float *wp, int64_t nrr, int64_t kwi, int64_t Lp,
-                      int64_t S) {
+                      int64_t S) { /* S: distance between the vectors */
     float c[MR][NR * VL];
     memset(c, 0, sizeof(c));
     for (int64_t rr = 0; rr < nrr; rr++) {
@@ -261,25 +274,45 @@ static ukernel_fn pick_kernel(void) {
     return ukernel_c;
 }
 
+/* n weights of row src (dtype wt) to f32 */
+static void row_to_f32(float *dst, const void *src, vg_dtype wt, int64_t n);
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f")))
+static void row_f16_avx512(float *dst, const uint16_t *src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    for (; i < n; i++) dst[i] = vg_f16_to_f32(src[i]);
+}
+#endif
+static void row_to_f32(float *dst, const void *src, vg_dtype wt, int64_t n) {
+    if (wt == VG_DTYPE_F32) { memcpy(dst, src, sizeof(float) * (size_t)n); return; }
+    const uint16_t *h = src;
+    if (wt == VG_DTYPE_BF16) {
+        for (int64_t i = 0; i < n; i++) { uint32_t u = (uint32_t)h[i] << 16; memcpy(dst + i, &u, 4); }
+        return;
+    }
+#ifdef HAVE_AVX512_KERNEL
+    if (vg_cpu_level() >= 3) { row_f16_avx512(dst, h, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] = vg_f16_to_f32(h[i]);
+}
+
 /* W[blk][r][MR] f32, zero rows for channels beyond co. */
 static void pack_weights(float *wpk, const void *w, vg_dtype wt, int64_t co, int64_t K) {
     int64_t nblk = (co + MR - 1) / MR;
-    #pragma omp parallel for schedule(static)
+    size_t es = vg_dtype_size(wt);
+    #pragma omp parallel for schedule(static) if (co * K > (1 << 16))
     for (int64_t blk = 0; blk < nblk; blk++) {
-        float *dst = wpk + blk * MR * K;
-        for (int m = 0; m < MR; m++) {
-            int64_t o = blk * MR + m;
-            if (o >= co) { for (int64_t r = 0; r < K; r++) dst[r * MR + m] = 0.0f; continue; }
-            if (wt == VG_DTYPE_F32) {
-                const float *src = (const float *)w + o * K;
-                for (int64_t r = 0; r < K; r++) dst[r * MR + m] = src[r];
-            } else if (wt == VG_DTYPE_F16) {
-                const uint16_t *src = (const uint16_t *)w + o * K;
-                for (int64_t r = 0; r < K; r++) dst[r * MR + m] = vg_f16_to_f32(src[r]);
-            } else {
-                const uint16_t *src = (const uint16_t *)w + o * K;
-                for (int64_t r = 0; r < K; r++) dst[r * MR + m] = vg_bf16_to_f32(src[r]);
+        float *dst = wpk + blk * MR * K, tmp[MR][256];
+        for (int64_t r0 = 0; r0 < K; r0 += 256) {
+            int64_t nr = K - r0 < 256 ? K - r0 : 256;
+            for (int m = 0; m < MR; m++) {
+                int64_t o = blk * MR + m;
+                if (o < co) row_to_f32(tmp[m], (const char *)w + es * (size_t)(o * K + r0), wt, nr);
+                else memset(tmp[m], 0, sizeof(tmp[m]));
             }
+            for (int64_t r = 0; r < nr; r++)
+                for (int m = 0; m < MR; m++) dst[(r0 + r) * MR + m] = tmp[m][r];
         }
     }
 }
@@ -313,7 +346,9 @@ vg_status vg_conv3d(float *out, int64_t out_cstride, const vg_frame *in, int64_t
     ukernel_fn uk = pick_kernel();
     const int64_t ntv = (p.nvec + NR - 1) / NR, ntiles = To * ntv, nblk = (s->co + MR - 1) / MR;
     const int64_t plane = Ho * Wo;
-    #pragma omp parallel for schedule(static)
+    /* small convs run on one thread: a parallel region costs more than they do (same result) */
+    const double work = (double)ntiles * (double)nblk * (double)(p.nrr * p.kwi);
+    #pragma omp parallel for schedule(static) if (ntiles > 1 && work > 2e4)
     for (int64_t tile = 0; tile < ntiles; tile++) {
         int tid = 0;
 #ifdef _OPENMP
@@ -324,7 +359,7 @@ vg_status vg_conv3d(float *out, int64_t out_cstride, const vg_frame *in, int64_t
         int64_t t = tile / ntv, v0 = (tile % ntv) * NR;
         pack_tile(P, &p, t, v0);
         for (int64_t blk = 0; blk < nblk; blk++) {
-            uk(acc, P, wpk + blk * MR * p.K, p.nrr, p.kwi, p.Lp, p.S);
+            uk(acc, P, wpk + blk * MR * p.K, p.nrr, p.kwi, p.Lp, p.VS);
             for (int m = 0; m < MR && blk * MR + m < s->co; m++) {
                 int64_t o = blk * MR + m;
                 float bv = bias ? bias[o] : 0.0f;
