@@ -3,7 +3,8 @@
  * Fast path = implicit GEMM: an output tile is MR output channels x NR vectors of VL
  * pixels (each vector lies in one output row). For each tile the input it needs is packed
  * into a small per-thread panel P[rr][NR][S] (rr = (ci,kt,kh); with stride 1 in w the kw
- * taps are shifted loads of the same packed row, so S = VL + kw - 1), and the weights of
+ * taps are shifted loads of the same packed row, so S = VL + kw - 1; when the NR vectors are
+ * consecutive in one output row they share one row of NR*VL + kw - 1), and the weights of
  * the whole conv are converted once per call into W[co/MR][ci,kt,kh,kw][MR] f32.
  * Legend: Ci/Co channels, T frames, H W sizes, k kernel, r reduction index. */
 #include "vidgen/conv.h"
