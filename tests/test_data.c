@@ -289,16 +289,30 @@ VG_TEST(shapes_never_leave_frame_in_120_frames) {
         CHECK_OK(vg_shape_sample(&s, &r, 16, NULL));  /* sampled for 16 frames, rendered for 120 */
         s.light = VG_LIGHT_NONE;
         CHECK_OK(vg_shape_render_u8(rgb, &s, F, S, S));
-        double want = vg_shape_area_px(&s, S, S);
+        double want = vg_shape_area_px(&s, S, S), pcx = 0, pcy = 0;
+        int reflected = 0, pstep = 0;
         for (int f = 0; f < F; f++) {
             float cx, cy, hw, hh;
             vg_shape_geometry(&s, f, S, S, &cx, &cy, &hw, &hh);
             CHECKF(cx - hw >= -1e-3f && cx + hw <= S + 1e-3f && cy - hh >= -1e-3f && cy + hh <= S + 1e-3f,
                    "%s: frame %d box [%.2f %.2f]x[%.2f %.2f]", vg_motion_names[s.motion], f, cx - hw, cx + hw, cy - hh, cy + hh);
+            /* continuous motion: linear motions reflect off walls rather than wrap around */
+            double ccx, ccy;
+            centroid(rgb, &s, f, S, S, &ccx, &ccy);
+            if (f > 0 && s.motion <= VG_MOT_DOWN) {
+                CHECKF(fabs(ccx - pcx) + fabs(ccy - pcy) < s.speed * S + 0.3, "%s: jumps at frame %d",
+                       vg_motion_names[s.motion], f);
+                double step = s.motion <= VG_MOT_RIGHT ? ccx - pcx : ccy - pcy;
+                int sign = step > 0.05 ? 1 : step < -0.05 ? -1 : 0;
+                if (sign && pstep && sign != pstep) reflected++;
+                if (sign) pstep = sign;
+            }
+            pcx = ccx; pcy = ccy;
             double area = coverage(NULL, rgb, &s, f, S, S);
             CHECKF(fabs(area - want) < area_tolerance(&s, S), "%s: frame %d area %.1f of %.1f (clipped?)",
                    vg_motion_names[s.motion], f, area, want);
         }
+        if (s.motion <= VG_MOT_DOWN) CHECKF(reflected >= 1, "%s: never turned at a wall in %d frames", vg_motion_names[s.motion], F);
     }
 }
 
