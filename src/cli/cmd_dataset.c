@@ -96,10 +96,13 @@ int vg_cmd_dataset(int argc, char **argv) {
     if (st == VG_OK) st = vg_dataset_export(d, out, clips, overwrite, quiet ? NULL : progress, NULL);
     vg_dataset_free(d);
     if (st != VG_OK) {
-        fprintf(stderr, "vidgen: error: %s\n", vg_last_error());
-        if (strstr(vg_last_error(), "make data")) fprintf(stderr, "hint: run `make data` to download MNIST\n");
-        else if (strstr(vg_last_error(), "--overwrite")) fprintf(stderr, "hint: add --overwrite or choose another --out\n");
-        return st == VG_ERR_ARG && strstr(vg_last_error(), "dataset '") ? 2 : 1;
+        const char *e = vg_last_error();
+        int usage = st == VG_ERR_ARG && !strncmp(e, "dataset '", 9);   /* an unknown source name */
+        fprintf(stderr, "vidgen: error: %s\n", e);
+        if (usage) fprintf(stderr, "hint: the source is shapes, mnist, or a folder written by `vidgen dataset`\n");
+        else if (strstr(e, "make data")) fprintf(stderr, "hint: run `make data` to download MNIST\n");
+        else if (strstr(e, "--overwrite")) fprintf(stderr, "hint: add --overwrite or choose another --out\n");
+        return usage ? 2 : 1;
     }
     if (!quiet) fprintf(stderr, "vidgen: dataset: wrote %lld clips to %s/manifest.jsonl\n", (long long)clips, out);
     return 0;
