@@ -397,7 +397,9 @@ VG_TEST(dataset_sample_deterministic_any_order_and_threads) {
     CHECK(a && b && u);
     for (int i = 0; i < K; i++) CHECK_OK(vg_dataset_sample(d, (uint64_t)i, a + (size_t)i * N, ca[i], 160));
     int fails = 0;
+#ifdef _OPENMP
     #pragma omp parallel for schedule(dynamic) num_threads(2) reduction(+:fails)
+#endif
     for (int i = K - 1; i >= 0; i--)
         if (vg_dataset_sample(d, (uint64_t)i, b + (size_t)i * N, cb[i], 160) != VG_OK) fails++;
     CHECK(fails == 0);

@@ -375,7 +375,9 @@ vg_status vg_shape_render_u8(uint8_t *rgb, const vg_shape_spec *s, int frames, i
                        frames, h, w);
     const uint8_t *oc = vg_obj_colours[s->colour].rgb, *bc = vg_bg_colours[s->bg].rgb;
     size_t plane = (size_t)h * w * 3;
+#ifdef _OPENMP
     #pragma omp parallel for schedule(static)
+#endif
     for (int f = 0; f < frames; f++) {
         uint8_t *fr = rgb + (size_t)f * plane;
         float cx, cy, hw, hh, L = vg_shape_light(s, f, frames);
