@@ -106,6 +106,24 @@ VG_TEST(shapes_parse_errors_name_the_word) {
         CHECKF(st == VG_ERR_ARG, "'%s' parsed", bad[i][0]);
         CHECKF(strstr(vg_last_error(), bad[i][1]) != NULL, "'%s': message '%s' lacks %s", bad[i][0], vg_last_error(), bad[i][1]);
     }
+    /* fuzz: random word salads and random bytes never crash and either parse or name a word */
+    static const char *words[] = {"a", "small", "big", "red", "black", "ball", "moving", "left", "still", "on",
+                                  "background", "getting", "darker", ",", "zzz", "standing", "bouncing", "."};
+    vg_rng r;
+    vg_rng_seed(&r, 77);
+    for (int it = 0; it < 3000; it++) {
+        char buf[400] = "";
+        int n = vg_rng_int(&r, 14);
+        for (int k = 0; k < n; k++) {
+            strcat(buf, words[vg_rng_int(&r, (int)(sizeof(words) / sizeof(words[0])))]);
+            strcat(buf, " ");
+        }
+        if (it % 3 == 0) for (int k = 0; k < 30; k++) buf[k] = (char)(1 + vg_rng_int(&r, 255));
+        vg_shape_spec s;
+        vg_heldout h = {0};
+        if (vg_shape_parse(&s, buf) != VG_OK) CHECK(vg_last_error()[0] != 0);
+        (void)vg_heldout_add(&h, buf);
+    }
 }
 
 /* ---------------------------------------------------------------- colours ---- */
