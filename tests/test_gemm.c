@@ -6,6 +6,7 @@
 #include "test.h"
 #include "vidgen/gemm.h"
 #include "vidgen/rng.h"
+#include "ops/gemm_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -64,23 +65,27 @@ VG_TEST(gemm_nt_matches_ref) {
                 for (int hb = 0; hb < 2; hb++) {
                     memcpy(ref, c0, sizeof(float) * M * N);
                     vg_matmul_nt_ref(ref, a, wd, dts[d], hb ? bias : NULL, M, N, K, acc);
-                    for (int lvl = 1; lvl <= top; lvl++) {
-                        vg_cpu_force_level(lvl);
+                    for (int lvl = 1; lvl <= top + 1; lvl++) { /* top+1: top with bf16 products forced */
+                        vg_cpu_force_level(lvl > top ? top : lvl);
+                        gemm_set_bf16_products(lvl > top ? 1 : 0);
+                        bool bfprod = dts[d] == VG_DTYPE_BF16 && gemm_bf16_products();
+                        if (lvl > top && !bfprod) continue;
                         memcpy(got, c0, sizeof(float) * M * N);
                         vg_matmul_nt(got, a, wd, dts[d], hb ? bias : NULL, M, N, K, acc);
-                        bool bfprod = lvl == 3 && dts[d] == VG_DTYPE_BF16 && vg_cpu()->avx512bf16;
                         char what[128];
-                        snprintf(what, sizeof(what), "nt M=%lld N=%lld K=%lld %s acc=%d bias=%d level %d",
-                                 (long long)M, (long long)N, (long long)K, vg_dtype_name(dts[d]), acc, hb, lvl);
+                        snprintf(what, sizeof(what), "nt M=%lld N=%lld K=%lld %s acc=%d bias=%d level %d%s",
+                                 (long long)M, (long long)N, (long long)K, vg_dtype_name(dts[d]), acc, hb,
+                                 lvl > top ? top : lvl, lvl > top ? " (bf16 products)" : "");
                         bool ok = bfprod ? vg_test_close(__FILE__, __LINE__, what, got, ref, M * N,
                                                          1e-2 * mean_abs(ref, M * N), 1e-2)
                                          : vg_test_close(__FILE__, __LINE__, what, got, ref, M * N, f32_atol(K), 1e-4);
-                        if (!ok) { vg_cpu_force_level(0); return; }
+                        if (!ok) { vg_cpu_force_level(0); gemm_set_bf16_products(-1); return; }
                     }
                 }
             free(wd);
         }
         vg_cpu_force_level(0);
+        gemm_set_bf16_products(-1);
         free(a); free(w); free(bias); free(c0); free(ref); free(got);
     }
 }
@@ -138,8 +143,9 @@ VG_TEST(gemm_threads_bit_identical) {
         float *a = rnd(M * K, 5), *w = rnd(N * K, 6), *bias = rnd(N, 7), *out[2];
         out[0] = malloc(sizeof(float) * big);
         out[1] = malloc(sizeof(float) * big);
-        for (int lvl = 1; lvl <= top; lvl++) {
-            vg_cpu_force_level(lvl);
+        for (int lvl = 1; lvl <= top + 1; lvl++) { /* top+1: bf16 products forced on */
+            vg_cpu_force_level(lvl > top ? top : lvl);
+            gemm_set_bf16_products(lvl > top ? 1 : 0);
             for (int op = 0; op < 5; op++) {
                 void *wd = op < 3 ? to_dtype(w, N * K, dts[op]) : NULL;
                 size_t n = op == 3 ? (size_t)(M * N) /* nn: A[M,K]->C[M,N] via N:=K */ : op == 4 ? (size_t)(K * M) : (size_t)(M * N);
@@ -156,12 +162,14 @@ VG_TEST(gemm_threads_bit_identical) {
                     size_t i = 0;
                     while (out[0][i] == out[1][i]) i++;
                     vg_cpu_force_level(0);
+                    gemm_set_bf16_products(-1);
                     CHECKF(0, "op %d level %d M=%lld N=%lld K=%lld: 1 vs 2 threads differ at %zu: %.9g vs %.9g", op,
                            lvl, (long long)M, (long long)N, (long long)K, i, out[0][i], out[1][i]);
                 }
             }
         }
         vg_cpu_force_level(0);
+        gemm_set_bf16_products(-1);
         free(a); free(w); free(bias); free(out[0]); free(out[1]);
     }
 #endif

@@ -174,11 +174,29 @@ static void gemm_run(gemm_job *j) {
     free(buf);
 }
 
+static int g_bf16_mode = -1;
+void gemm_set_bf16_products(int mode) { g_bf16_mode = mode; }
+
+bool gemm_bf16_products(void) {
+    if (vg_cpu_level() < 3 || !vg_cpu()->avx512bf16 || !gemm_path_avx512_bf16()) return false;
+    if (g_bf16_mode >= 0) return g_bf16_mode == 1;
+    static int amd = -1;
+    if (amd < 0) {
+        amd = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        unsigned a, b, c, d;
+        __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+        amd = b == 0x68747541u; /* "Auth"enticAMD */
+#endif
+    }
+    return amd == 1;
+}
+
 /* The path for this level and weight dtype. */
 static const gemm_path *pick(vg_dtype ydt) {
     int lvl = vg_cpu_level();
     const gemm_path *p = NULL;
-    if (lvl >= 3 && ydt == VG_DTYPE_BF16 && vg_cpu()->avx512bf16) p = gemm_path_avx512_bf16();
+    if (ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();
     return p ? p : &path_scalar;

@@ -47,4 +47,10 @@ const gemm_path *gemm_path_avx512(void);
 const gemm_path *gemm_path_avx512_bf16(void);
 const gemm_path *gemm_path_avx2(void);
 
+/* bf16 weights on level 3: 1 = vdpbf16ps products (A rounded to bf16), 0 = convert W to f32
+ * when packing (exact). -1 (default) = auto: products only where vdpbf16ps is at least as fast
+ * per instruction as an FMA (AMD Zen 4); on Intel cores it issues at half the FMA rate. */
+void gemm_set_bf16_products(int mode);
+bool gemm_bf16_products(void);
+
 #endif
