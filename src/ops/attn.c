@@ -14,7 +14,7 @@
 #define VG_ATTN_X86 1
 #endif
 
-#define BQ 64     /* queries per tile (multiple of every W*QV) */
+#define BQ 64     /* queries per tile (a multiple of every W) */
 #define BK 64     /* keys per block */
 #define HDMAX 128 /* larger head dims fall back to _ref */
 #define ALIGN64 __attribute__((aligned(64)))

@@ -10,36 +10,48 @@
 #define CAT_(a, b) CAT2_(a, b)
 #define FN(n) CAT_(n, SFX)
 
-/* st[j*BQ + i] = sum_c r[j*ldr + c] * xt[c*BQ + i] for j < nr, i < nqp (nqp % (W*QV) == 0). */
+/* Columns i0..i0+NV*W of st[j*BQ + i] = sum_c r[j*ldr + c] * xt[c*BQ + i], j < nr. */
+#define DEF_ST_COLS(NV)                                                                          \
+    TGT static void FN(st_cols_##NV)(float *st, const float *r, int64_t ldr, int nr,             \
+                                     const float *xt, int i0, int hd) {                          \
+        int j = 0;                                                                               \
+        for (; j + KR <= nr; j += KR) {                                                          \
+            VEC acc[KR][NV];                                                                     \
+            for (int a = 0; a < KR; a++)                                                         \
+                for (int b = 0; b < NV; b++) acc[a][b] = V_ZERO();                               \
+            for (int c = 0; c < hd; c++) {                                                       \
+                VEC x[NV];                                                                       \
+                for (int b = 0; b < NV; b++) x[b] = V_LD(xt + c * BQ + i0 + b * W);              \
+                for (int a = 0; a < KR; a++) {                                                   \
+                    VEC rv = V_SET1(r[(j + a) * ldr + c]);                                       \
+                    for (int b = 0; b < NV; b++) acc[a][b] = V_FMA(rv, x[b], acc[a][b]);         \
+                }                                                                                \
+            }                                                                                    \
+            for (int a = 0; a < KR; a++)                                                         \
+                for (int b = 0; b < NV; b++) V_ST(st + (j + a) * BQ + i0 + b * W, acc[a][b]);    \
+        }                                                                                        \
+        for (; j < nr; j++) {                                                                    \
+            VEC acc[NV];                                                                         \
+            for (int b = 0; b < NV; b++) acc[b] = V_ZERO();                                      \
+            for (int c = 0; c < hd; c++) {                                                       \
+                VEC rv = V_SET1(r[j * ldr + c]);                                                 \
+                for (int b = 0; b < NV; b++)                                                     \
+                    acc[b] = V_FMA(rv, V_LD(xt + c * BQ + i0 + b * W), acc[b]);                  \
+            }                                                                                    \
+            for (int b = 0; b < NV; b++) V_ST(st + j * BQ + i0 + b * W, acc[b]);                 \
+        }                                                                                        \
+    }
+DEF_ST_COLS(QV)
+DEF_ST_COLS(1)
+#undef DEF_ST_COLS
+
+/* st[j*BQ + i] = sum_c r[j*ldr + c] * xt[c*BQ + i] for j < nr, i < nqp (nqp % W == 0):
+ * scores S^T of nr keys (rows of r) against the transposed query block xt. */
 TGT static void FN(st_kernel)(float *st, const float *r, int64_t ldr, int nr, const float *xt,
                               int nqp, int hd) {
-    for (int i0 = 0; i0 < nqp; i0 += W * QV) {
-        int j = 0;
-        for (; j + KR <= nr; j += KR) {
-            VEC acc[KR][QV];
-            for (int a = 0; a < KR; a++)
-                for (int b = 0; b < QV; b++) acc[a][b] = V_ZERO();
-            for (int c = 0; c < hd; c++) {
-                VEC x[QV];
-                for (int b = 0; b < QV; b++) x[b] = V_LD(xt + c * BQ + i0 + b * W);
-                for (int a = 0; a < KR; a++) {
-                    VEC rv = V_SET1(r[(j + a) * ldr + c]);
-                    for (int b = 0; b < QV; b++) acc[a][b] = V_FMA(rv, x[b], acc[a][b]);
-                }
-            }
-            for (int a = 0; a < KR; a++)
-                for (int b = 0; b < QV; b++) V_ST(st + (j + a) * BQ + i0 + b * W, acc[a][b]);
-        }
-        for (; j < nr; j++) {
-            VEC acc[QV];
-            for (int b = 0; b < QV; b++) acc[b] = V_ZERO();
-            for (int c = 0; c < hd; c++) {
-                VEC rv = V_SET1(r[j * ldr + c]);
-                for (int b = 0; b < QV; b++) acc[b] = V_FMA(rv, V_LD(xt + c * BQ + i0 + b * W), acc[b]);
-            }
-            for (int b = 0; b < QV; b++) V_ST(st + j * BQ + i0 + b * W, acc[b]);
-        }
-    }
+    int i0 = 0;
+    for (; i0 + W * QV <= nqp; i0 += W * QV) FN(st_cols_QV)(st, r, ldr, nr, xt, i0, hd);
+    for (; i0 < nqp; i0 += W) FN(st_cols_1)(st, r, ldr, nr, xt, i0, hd);
 }
 
 /* One register block of acc += A.B: rows r0..r0+PR, columns c0..c0+HV*W.
@@ -101,7 +113,7 @@ TGT static void FN(fwd_tile)(float *out, float *lse, const float *q, const float
     const int hd = s->hd;
     const int64_t D = (int64_t)s->H * hd, ho = (int64_t)h * hd;
     ALIGN64 float qt[HDMAX * BQ], o[BQ * HDMAX], st[BK * BQ], m[BQ], l[BQ], cr[BQ];
-    int nqp = (nq + W * QV - 1) / (W * QV) * (W * QV);
+    int nqp = (nq + W - 1) / W * W;
     FN(transpose)(qt, q + i0 * D + ho, D, nq, nqp, hd, s->scale);
     for (int i = 0; i < nqp; i++) { m[i] = -INFINITY; l[i] = 0; }
     memset(o, 0, sizeof(float) * (size_t)nq * hd);
@@ -175,7 +187,7 @@ TGT static void FN(bwd_dq_tile)(float *dq, const float *dout, const float *out, 
     const int hd = s->hd;
     const int64_t D = (int64_t)s->H * hd, ho = (int64_t)h * hd;
     ALIGN64 float qt[HDMAX * BQ], dot[HDMAX * BQ], pa[BK * BQ], pb[BK * BQ], acc[BQ * HDMAX], lv[BQ], dv_[BQ];
-    int nqp = (nq + W * QV - 1) / (W * QV) * (W * QV);
+    int nqp = (nq + W - 1) / W * W;
     FN(bwd_qblock)(qt, dot, lv, dv_, q, dout, out, lse, s, h, i0, nq, nqp);
     memset(acc, 0, sizeof(float) * (size_t)nq * hd);
     for (int64_t j0 = k0; j0 < k1; j0 += BK) {
@@ -201,7 +213,7 @@ TGT static void FN(bwd_dkv_tile)(float *dk, float *dv, const float *dout, const 
     memset(gv, 0, sizeof(float) * (size_t)nk * hd);
     for (int64_t i0 = qa; i0 < qb; i0 += BQ) {
         int nq = (int)(qb - i0 < BQ ? qb - i0 : BQ);
-        int nqp = (nq + W * QV - 1) / (W * QV) * (W * QV);
+        int nqp = (nq + W - 1) / W * W;
         FN(bwd_qblock)(qt, dot, lv, dv_, q, dout, out, lse, s, h, i0, nq, nqp);
         FN(st_kernel)(pa, k + j0 * D + ho, D, nk, qt, nqp, hd);
         FN(st_kernel)(pb, v + j0 * D + ho, D, nk, dot, nqp, hd);
