@@ -18,6 +18,11 @@
 #define BK 64     /* keys per block */
 #define HDMAX 128 /* larger head dims fall back to _ref */
 #define ALIGN64 __attribute__((aligned(64)))
+#ifdef _OPENMP /* one parallel loop over independent tiles; silent when built without OpenMP */
+#define OMP_TILES _Pragma("omp parallel for schedule(static)")
+#else
+#define OMP_TILES
+#endif
 
 /* ---- shapes and tiles ------------------------------------------------------------- */
 
@@ -227,7 +232,7 @@ void vg_attn(float *out, float *lse, const float *q, const float *k, const float
     if (s->hd > HDMAX) { vg_attn_ref(out, lse, q, k, v, s); return; }
     kernels kn = pick(s->hd);
     int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
-#pragma omp parallel for schedule(static)
+OMP_TILES
     for (int64_t p = 0; p < n; p++) {
         int h = (int)(p / nt);
         int64_t i0, k0, k1;
@@ -247,7 +252,7 @@ void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float
     kernels kn = pick(s->hd);
     /* pass 1: dq, parallel over (head, query tile) */
     int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
-#pragma omp parallel for schedule(static)
+OMP_TILES
     for (int64_t p = 0; p < n; p++) {
         int h = (int)(p / nt);
         int64_t i0, k0, k1;
@@ -258,7 +263,7 @@ void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float
     }
     /* pass 2: dk, dv, parallel over (head, key tile); each tile visits the queries that see it */
     int64_t mt = tile_count(s, s->Lk, BK), m = mt * s->H;
-#pragma omp parallel for schedule(static)
+OMP_TILES
     for (int64_t p = 0; p < m; p++) {
         int h = (int)(p / mt);
         int64_t j0, qa, qb;
