@@ -118,7 +118,7 @@ static double loss_f64(const vg_t5_config *c, const double *p, const int32_t *id
         double rr = 1.0 / sqrt(ss / D + c->eps); \
         for (int64_t j = 0; j < D; j++) dst[i * D + j] = src[i * D + j] * rr * (w)[j]; }
 #define LIN(dst, src, w, O, I) for (int64_t i = 0; i < n; i++) for (int64_t e = 0; e < O; e++) { double t = 0; \
-        for (int64_t j = 0; j < I; j++) t += src[i * I + j] * (w)[e * I + j]; dst[i * O + e] = t; }
+        for (int64_t j = 0; j < I; j++) { t += src[i * I + j] * (w)[e * I + j]; } dst[i * O + e] = t; }
     for (int l = 0; l < c->layers; l++) {
         const double *W[10];
         for (int t = 0; t < 10; t++) W[t] = p + off[1 + l * 10 + t]; /* norm1 q k v o norm2 gate fc1 fc2 pos */
