@@ -283,7 +283,7 @@ VG_TEST(t5_threads_and_errors) {
     vg_t5_config c = {.vocab = 30, .dim = 16, .dim_attn = 16, .ffn = 20, .heads = 2, .layers = 3,
                       .buckets = 32, .max_dist = 128, .eps = 1e-6f};
     int64_t P = vg_t5_param_count(&c), n = 33;
-    int32_t ids[33];
+    int32_t ids[34] = {0}; /* one spare: the too-long call below reads 34 */
     for (int i = 0; i < 33; i++) ids[i] = (i * 11 + 1) % 30;
     float *p = malloc(sizeof(float) * P), *o1 = malloc(sizeof(float) * n * 16), *o2 = malloc(sizeof(float) * n * 16);
     float *g1 = calloc((size_t)P, 4), *g2 = calloc((size_t)P, 4);
