@@ -103,10 +103,59 @@ VG_TEST(t5_torch_forward_backward) {
 
 /* ---- finite differences -------------------------------------------------------------- */
 
-static double loss_of(const vg_t5 *m, vg_t5_acts *a, const int32_t *ids, int64_t n, const float *r, float *out) {
-    if (vg_t5_forward(out, a, m, ids, n) != VG_OK) return NAN;
+/* An independent float64 forward (plain loops, straight from WAN.md 2.1) over the flat
+ * parameter layout, so central differences are free of f32 rounding noise: the f32 forward's
+ * noise (~1e-5 in L for this model) divided by 2*eps would swamp small gradients. */
+static double loss_f64(const vg_t5_config *c, const double *p, const int32_t *ids, int64_t n, const float *r) {
+    int64_t D = c->dim, A = c->dim_attn, F = c->ffn, H = c->heads, hd = A / H, off[512];
+    int64_t nt = vg_t5_tensor_count(c);
+    for (int64_t i = 0; i < nt; i++) vg_t5_tensor_info(c, i, NULL, 0, NULL, NULL, &off[i]);
+    double *x = calloc(n * D, 8), *a = calloc(n * D, 8), *q = calloc(n * A, 8), *k = calloc(n * A, 8);
+    double *v = calloc(n * A, 8), *o = calloc(n * A, 8), *u = calloc(n * F, 8), *s = calloc(n, 8);
+    for (int64_t i = 0; i < n; i++) for (int64_t j = 0; j < D; j++) x[i * D + j] = p[off[0] + ids[i] * D + j];
+#define RMS(dst, src, w) for (int64_t i = 0; i < n; i++) { double ss = 0; \
+        for (int64_t j = 0; j < D; j++) { ss += src[i * D + j] * src[i * D + j]; } \
+        double rr = 1.0 / sqrt(ss / D + c->eps); \
+        for (int64_t j = 0; j < D; j++) dst[i * D + j] = src[i * D + j] * rr * (w)[j]; }
+#define LIN(dst, src, w, O, I) for (int64_t i = 0; i < n; i++) for (int64_t e = 0; e < O; e++) { double t = 0; \
+        for (int64_t j = 0; j < I; j++) { t += src[i * I + j] * (w)[e * I + j]; } dst[i * O + e] = t; }
+    for (int l = 0; l < c->layers; l++) {
+        const double *W[10];
+        for (int t = 0; t < 10; t++) W[t] = p + off[1 + l * 10 + t]; /* norm1 q k v o norm2 gate fc1 fc2 pos */
+        RMS(a, x, W[0]);
+        LIN(q, a, W[1], A, D); LIN(k, a, W[2], A, D); LIN(v, a, W[3], A, D);
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t i = 0; i < n; i++) {
+                double mx = -1e300, sum = 0;
+                for (int64_t j = 0; j < n; j++) {
+                    double t = W[9][vg_t5_rel_bucket(j - i, c->buckets, c->max_dist) * H + h];
+                    for (int64_t e = 0; e < hd; e++) t += q[i * A + h * hd + e] * k[j * A + h * hd + e];
+                    s[j] = t; if (t > mx) mx = t;
+                }
+                for (int64_t j = 0; j < n; j++) { s[j] = exp(s[j] - mx); sum += s[j]; }
+                for (int64_t e = 0; e < hd; e++) {
+                    double t = 0;
+                    for (int64_t j = 0; j < n; j++) t += s[j] / sum * v[j * A + h * hd + e];
+                    o[i * A + h * hd + e] = t;
+                }
+            }
+        for (int64_t i = 0; i < n; i++) for (int64_t e = 0; e < D; e++) {
+            double t = 0; for (int64_t j = 0; j < A; j++) t += o[i * A + j] * W[4][e * A + j]; x[i * D + e] += t; }
+        RMS(a, x, W[5]);
+        for (int64_t i = 0; i < n; i++) for (int64_t f = 0; f < F; f++) {
+            double g = 0, h1 = 0;
+            for (int64_t j = 0; j < D; j++) { g += a[i * D + j] * W[6][f * D + j]; h1 += a[i * D + j] * W[7][f * D + j]; }
+            u[i * F + f] = h1 * 0.5 * g * (1 + tanh(sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+        }
+        for (int64_t i = 0; i < n; i++) for (int64_t e = 0; e < D; e++) {
+            double t = 0; for (int64_t j = 0; j < F; j++) t += u[i * F + j] * W[8][e * F + j]; x[i * D + e] += t; }
+    }
+    RMS(a, x, p + off[nt - 1]);
+#undef RMS
+#undef LIN
     double L = 0;
-    for (int64_t i = 0; i < n * m->cfg.dim; i++) L += (double)r[i] * out[i];
+    for (int64_t i = 0; i < n * D; i++) L += r[i] * a[i];
+    free(x); free(a); free(q); free(k); free(v); free(o); free(u); free(s);
     return L;
 }
 
@@ -121,13 +170,20 @@ VG_TEST(t5_backward_finite_diff) {
     CHECK(p && g && r && out);
     vg_t5_params_init(p, &c, 7);
     /* larger weights than the init so attention is not uniform; norms away from 1 */
-    for (int64_t i = 0; i < P; i++) p[i] = p[i] * 2.0f + 0.3f * vg_philox_normal(8, 0, (uint64_t)i);
+    for (int64_t i = 0; i < P; i++) p[i] = p[i] * 1.0f + 0.3f * vg_philox_normal(8, 0, (uint64_t)i);
     for (int64_t i = 0; i < n * c.dim; i++) r[i] = vg_philox_normal(9, 0, (uint64_t)i);
     vg_t5 m;
     CHECK_OK(vg_t5_init_flat(&m, &c, p));
     vg_t5_acts *a = vg_t5_acts_new(&c, n, true);
     CHECK(a);
-    CHECK(!isnan(loss_of(&m, a, ids, n, r, out)));
+    double *pd = malloc(sizeof(double) * P);
+    CHECK(pd);
+    for (int64_t i = 0; i < P; i++) pd[i] = p[i];
+    CHECK_OK(vg_t5_forward(out, a, &m, ids, n));
+    double l32 = 0;
+    for (int64_t i = 0; i < n * c.dim; i++) l32 += (double)r[i] * out[i];
+    double l64 = loss_f64(&c, pd, ids, n, r);
+    CHECKF(fabs(l32 - l64) <= 1e-5 * fabs(l64) + 1e-5, "f32 forward L %.9g vs f64 %.9g", l32, l64);
     CHECK_OK(vg_t5_backward(g, a, &m, r));
     vg_rng rng;
     vg_rng_seed(&rng, 11);
@@ -142,19 +198,19 @@ VG_TEST(t5_backward_finite_diff) {
         for (int s = 0; s < 6; s++) {
             int64_t j = off + (t == 0 ? (int64_t)ids[vg_rng_int(&rng, (int)n)] * c.dim + vg_rng_int(&rng, (int)c.dim)
                                       : (int64_t)vg_rng_int(&rng, (int)cnt));
-            float keep = p[j];
+            double keep = pd[j];
             const double eps = 1e-3;
-            p[j] = keep + (float)eps;
-            double lp = loss_of(&m, a, ids, n, r, out);
-            p[j] = keep - (float)eps;
-            double lm = loss_of(&m, a, ids, n, r, out);
-            p[j] = keep;
-            double num = (lp - lm) / ((double)(keep + (float)eps) - (double)(keep - (float)eps));
+            pd[j] = keep + eps;
+            double lp = loss_f64(&c, pd, ids, n, r);
+            pd[j] = keep - eps;
+            double lm = loss_f64(&c, pd, ids, n, r);
+            pd[j] = keep;
+            double num = (lp - lm) / (2 * eps);
             double an = g[j], err = fabs(num - an);
-            /* rel err <= 1e-2, with an absolute floor for the f32 forward's rounding noise
-             * (~1e-7 * |L| / eps) on near-zero gradients */
+            /* rel err <= 1e-3 (the brief asks 1e-2; measured worst 5e-5); the small absolute floor covers the f32 analytic gradient's own
+             * rounding (~1e-6) on near-zero entries */
             double den = fmax(fabs(num), fabs(an));
-            CHECKF(err <= 1e-2 * den + 3e-4, "%s[%lld]: analytic %.6g numeric %.6g", name,
+            CHECKF(err <= 1e-3 * den + 1e-5, "%s[%lld]: analytic %.6g numeric %.6g", name,
                    (long long)(j - off), an, num);
             if (den > 1e-2 && err / den > worst) worst = err / den;
             checked++;
@@ -165,7 +221,7 @@ VG_TEST(t5_backward_finite_diff) {
     for (int64_t j = 0; j < c.dim; j++) CHECK(g[0 * c.dim + j] == 0.0f && g[7 * c.dim + j] == 0.0f);
     vg_t5_acts_free(a);
     vg_t5_free(&m);
-    free(p); free(g); free(r); free(out);
+    free(p); free(pd); free(g); free(r); free(out);
 }
 
 /* ---- half-precision weights in place ------------------------------------------------- */
@@ -227,7 +283,7 @@ VG_TEST(t5_threads_and_errors) {
     vg_t5_config c = {.vocab = 30, .dim = 16, .dim_attn = 16, .ffn = 20, .heads = 2, .layers = 3,
                       .buckets = 32, .max_dist = 128, .eps = 1e-6f};
     int64_t P = vg_t5_param_count(&c), n = 33;
-    int32_t ids[33];
+    int32_t ids[34] = {0}; /* one spare: the too-long call below reads 34 */
     for (int i = 0; i < 33; i++) ids[i] = (i * 11 + 1) % 30;
     float *p = malloc(sizeof(float) * P), *o1 = malloc(sizeof(float) * n * 16), *o2 = malloc(sizeof(float) * n * 16);
     float *g1 = calloc((size_t)P, 4), *g2 = calloc((size_t)P, 4);
@@ -307,4 +363,134 @@ VG_TEST(t5_config_json) {
     CHECK(strcmp(name, "blocks.0.pos_embedding.embedding.weight") == 0 && sh[0] == 32 && sh[1] == 64);
     CHECK(vg_t5_tensor_count(&x) == 2 + 24 * 10);
     CHECK(vg_t5_param_count(&x) == 5680910336LL); /* WAN.md 2.4: 5,680,910,336 params */
+}
+
+/* ---- official-code golden (WAN.md 5) ------------------------------------------------- */
+
+#include "vidgen/safetensors.h"
+
+static bool golden_path(char *buf, size_t n, const char *file) {
+    snprintf(buf, n, "%s/wan-goldens/%s", vg_test_shared(), file);
+    FILE *f = fopen(buf, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+VG_TEST(t5_official_golden) {
+    char pw[512], pio[512];
+    CHECKF(golden_path(pw, sizeof(pw), "t5_weights.safetensors") && golden_path(pio, sizeof(pio), "t5_io.safetensors"),
+           "goldens missing under %s/wan-goldens", vg_test_shared());
+    vg_st_file *fw = NULL, *fio = NULL;
+    CHECK_OK(vg_st_open(&fw, pw));
+    CHECK_OK(vg_st_open(&fio, pio));
+    /* the config from __metadata__.config and the one inferred from the shapes agree */
+    const char *js = vg_st_metadata(fw, "config");
+    CHECK(js);
+    vg_t5_config c;
+    CHECK_OK(vg_t5_config_from_json(&c, js));
+    vg_t5 m, mi;
+    CHECK_OK(vg_t5_load(&m, fw, &c));
+    CHECK_OK(vg_t5_load(&mi, fw, NULL));
+    CHECK(mi.cfg.vocab == 100 && mi.cfg.dim == 32 && mi.cfg.ffn == 48 && mi.cfg.heads == 4 && mi.cfg.layers == 2 &&
+          mi.cfg.buckets == 32 && !mi.cfg.shared_pos);
+    vg_t5_free(&mi);
+    const vg_tensor *tid, *tmask, *thid, *tctx, *tb;
+    CHECK_OK(vg_st_require(fio, "in.ids", 2, (int64_t[]){1, 512}, &tid));
+    CHECK_OK(vg_st_require(fio, "in.mask", 2, (int64_t[]){1, 512}, &tmask));
+    CHECK_OK(vg_st_require(fio, "out.hidden", 3, (int64_t[]){1, 512, 32}, &thid));
+    CHECK_OK(vg_st_require(fio, "out.context", 2, (int64_t[]){-1, 32}, &tctx));
+    CHECK_OK(vg_st_require(fio, "dbg.rel_buckets", 2, (int64_t[]){512, 512}, &tb));
+    CHECK(tid->dtype == VG_DTYPE_I64 && tmask->dtype == VG_DTYPE_I64 && tb->dtype == VG_DTYPE_I64);
+    /* the bucket table, exactly */
+    const int64_t *bk = tb->data;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < 512; i++)
+        for (int64_t j = 0; j < 512; j++) bad += vg_t5_rel_bucket(j - i, 32, 128) != bk[i * 512 + j];
+    CHECKF(bad == 0, "%lld of 512x512 buckets differ", (long long)bad);
+    int32_t ids[512], mask[512];
+    for (int i = 0; i < 512; i++) { ids[i] = (int32_t)((const int64_t *)tid->data)[i]; mask[i] = (int32_t)((const int64_t *)tmask->data)[i]; }
+    float *out = malloc(sizeof(float) * 512 * 32);
+    CHECK(out);
+    int64_t n = 0;
+    CHECK_OK(vg_t5_encode(out, &n, &m, ids, mask, 512));
+    CHECK(n == 20 && tctx->shape[0] == 20);
+    /* fp32 vs the official fp32 run: only the summation order differs (WAN.md 5: ~1e-5
+     * relative or better); outputs are RMS-normalised, O(1) */
+    CHECK_CLOSE("t5 context vs official", out, (const float *)tctx->data, n * 32, 1e-5, 1e-4);
+    CHECK_CLOSE("t5 hidden[:n] vs official", out, (const float *)thid->data, n * 32, 1e-5, 1e-4);
+    double mx = 0;
+    for (int64_t i = 0; i < n * 32; i++) mx = fmax(mx, fabs(out[i] - ((const float *)tctx->data)[i]));
+    printf("    golden: n_tok %lld, max abs err %.2e\n", (long long)n, mx);
+
+    /* the same weights under HF UMT5 names with a prefix: F32 gives identical output,
+     * BF16 is within bf16 rounding (weights ~4e-3 relative; measured below) */
+    const char *tmp = vg_test_tmpdir();
+    vg_dtype dts[3] = {VG_DTYPE_F32, VG_DTYPE_BF16, VG_DTYPE_F16};
+    float *o2 = malloc(sizeof(float) * 512 * 32);
+    for (int d = 0; d < 3; d++) {
+        vg_st_writer *w = vg_st_writer_new();
+        CHECK(w);
+        for (int64_t i = 0; i < vg_st_count(fw); i++) {
+            const char *nm = vg_st_name(fw, i);
+            const vg_tensor *t = vg_st_at(fw, i);
+            char hf[256];
+            int b;
+            char rest[128];
+            if (strcmp(nm, "token_embedding.weight") == 0) snprintf(hf, sizeof(hf), "shared.weight");
+            else if (strcmp(nm, "norm.weight") == 0) snprintf(hf, sizeof(hf), "encoder.final_layer_norm.weight");
+            else if (sscanf(nm, "blocks.%d.%127s", &b, rest) == 2) {
+                static const char *const map[][2] = {
+                    {"norm1.weight", "0.layer_norm.weight"}, {"attn.q.weight", "0.SelfAttention.q.weight"},
+                    {"attn.k.weight", "0.SelfAttention.k.weight"}, {"attn.v.weight", "0.SelfAttention.v.weight"},
+                    {"attn.o.weight", "0.SelfAttention.o.weight"}, {"norm2.weight", "1.layer_norm.weight"},
+                    {"ffn.gate.0.weight", "1.DenseReluDense.wi_0.weight"}, {"ffn.fc1.weight", "1.DenseReluDense.wi_1.weight"},
+                    {"ffn.fc2.weight", "1.DenseReluDense.wo.weight"},
+                    {"pos_embedding.embedding.weight", "0.SelfAttention.relative_attention_bias.weight"}};
+                const char *to = NULL;
+                for (int k = 0; k < 10; k++) if (strcmp(rest, map[k][0]) == 0) to = map[k][1];
+                CHECK(to);
+                snprintf(hf, sizeof(hf), "encoder.block.%d.layer.%s", b, to);
+            } else CHECKF(0, "unexpected tensor %s", nm);
+            char full[300];
+            snprintf(full, sizeof(full), "text_encoders.umt5xxl.transformer.%s", hf);
+            CHECK_OK(vg_st_writer_add_f32(w, full, dts[d], t->ndim, t->shape, t->data));
+        }
+        uint8_t spm[3] = {1, 2, 3}; /* an unrelated extra tensor is ignored */
+        CHECK_OK(vg_st_writer_add(w, "spiece_model", VG_DTYPE_U8, 1, (int64_t[]){3}, spm));
+        char path[600];
+        snprintf(path, sizeof(path), "%s/t5_hf_%d.safetensors", tmp, d);
+        CHECK_OK(vg_st_writer_save(w, path));
+        vg_st_writer_free(w);
+        vg_st_file *fh = NULL;
+        CHECK_OK(vg_st_open(&fh, path));
+        vg_t5 mh;
+        CHECK_OK(vg_t5_load(&mh, fh, NULL));
+        CHECK(mh.cfg.layers == 2 && mh.cfg.heads == 4 && !mh.cfg.shared_pos && mh.blocks[1].attn_o_w.dtype == dts[d]);
+        int64_t n2 = 0;
+        CHECK_OK(vg_t5_encode(o2, &n2, &mh, ids, mask, 512));
+        if (d == 0) CHECK(memcmp(o2, out, sizeof(float) * n * 32) == 0);
+        else {
+            double e = 0;
+            for (int64_t i = 0; i < n * 32; i++) e = fmax(e, fabs(o2[i] - out[i]));
+            printf("    %s weights in place: max abs err %.2e\n", vg_dtype_name(dts[d]), e);
+            CHECK_CLOSE(vg_dtype_name(dts[d]), o2, out, n * 32, 5e-2, 5e-2);
+        }
+        vg_t5_free(&mh);
+        vg_st_close(fh);
+    }
+    free(o2);
+    /* loader errors name the file and tensor */
+    vg_t5_config bad_c = c;
+    bad_c.ffn = 64;
+    CHECK(vg_t5_load(&mi, fw, &bad_c) == VG_ERR_SHAPE);
+    CHECKF(strstr(vg_last_error(), "blocks.0.ffn.gate.0.weight") && strstr(vg_last_error(), "[64,32]"),
+           "message: %s", vg_last_error());
+    bad_c = c;
+    bad_c.layers = 3;
+    CHECK(vg_t5_load(&mi, fw, &bad_c) == VG_ERR_FORMAT);
+    CHECKF(strstr(vg_last_error(), "missing tensor 'blocks.2.norm1.weight'"), "message: %s", vg_last_error());
+    vg_t5_free(&m);
+    free(out);
+    vg_st_close(fw);
+    vg_st_close(fio);
 }

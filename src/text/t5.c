@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include "vidgen/t5.h"
 #include "vidgen/gemm.h"
+#include "vidgen/ops.h"
 #include "vidgen/rng.h"
 #include "vidgen/safetensors.h"
 
@@ -163,8 +164,8 @@ bool vg_t5_tensor_info(const vg_t5_config *c, int64_t i, char *name, size_t name
     if (offset) {
         int64_t off = 0;
         for (int64_t j = 0; j < i; j++) {
-            int k2, b2, n2;
-            int64_t s2[2];
+            int k2 = 0, b2 = 0, n2 = 1;
+            int64_t s2[2] = {0, 0};
             tensor_kind(c, j, &k2, &b2, s2, &n2);
             off += s2[0] * (n2 == 2 ? s2[1] : 1);
         }
@@ -223,8 +224,8 @@ vg_status vg_t5_init_flat(vg_t5 *m, const vg_t5_config *c, float *params) {
     if (st) return st;
     int64_t off = 0, n = vg_t5_tensor_count(c);
     for (int64_t i = 0; i < n; i++) {
-        int kind, blk, nd;
-        int64_t sh[2];
+        int kind = 0, blk = 0, nd = 1;
+        int64_t sh[2] = {0, 0};
         tensor_kind(c, i, &kind, &blk, sh, &nd);
         *field(m, kind, blk) = view(params + off, VG_DTYPE_F32, nd, sh[0], sh[1]);
         off += sh[0] * (nd == 2 ? sh[1] : 1);
@@ -242,8 +243,8 @@ void vg_t5_params_init(float *params, const vg_t5_config *c, uint64_t seed) {
     int64_t n = vg_t5_tensor_count(c), off = 0;
     double D = (double)c->dim, A = (double)c->dim_attn, F = (double)c->ffn;
     for (int64_t i = 0; i < n; i++) {
-        int kind, blk, nd;
-        int64_t sh[2];
+        int kind = 0, blk = 0, nd = 1;
+        int64_t sh[2] = {0, 0};
         tensor_kind(c, i, &kind, &blk, sh, &nd);
         int64_t cnt = sh[0] * (nd == 2 ? sh[1] : 1);
         double sd = 0;
@@ -355,8 +356,8 @@ vg_status vg_t5_load(vg_t5 *m, const vg_st_file *f, const vg_t5_config *cfg) {
     if (st) return st;
     int64_t n = vg_t5_tensor_count(&c);
     for (int64_t i = 0; i < n; i++) {
-        int kind, blk, nd;
-        int64_t sh[2];
+        int kind = 0, blk = 0, nd = 1;
+        int64_t sh[2] = {0, 0};
         tensor_kind(&c, i, &kind, &blk, sh, &nd);
         const vg_tensor *t = get_tensor(f, prefix, hf, kind, blk, name, sizeof(name));
         if (!t) {
@@ -383,40 +384,8 @@ fail:
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* small kernels (private; vg_rmsnorm/vg_gelu_tanh of ops.h are not on main yet) */
-
-/* out = x / sqrt(mean(x^2) + eps) * w; rstd [N] may be NULL. */
-static void rmsnorm(float *out, float *rstd, const float *x, const float *w, int64_t N, int64_t D, float eps) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x + i * D;
-        double ss = 0;
-        for (int64_t j = 0; j < D; j++) ss += (double)xi[j] * xi[j];
-        float r = (float)(1.0 / sqrt(ss / (double)D + eps));
-        if (rstd) rstd[i] = r;
-        for (int64_t j = 0; j < D; j++) out[i * D + j] = xi[j] * r * w[j];
-    }
-}
-
-/* dx += d(out)/dx . dout, dw += sum_rows dout * x * rstd. dw reduced over rows in order. */
-static void rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
-                        const float *rstd, int64_t N, int64_t D) {
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float *xi = x + i * D, *gi = dout + i * D;
-        float r = rstd[i];
-        double dot = 0; /* sum_j g_j w_j x_j */
-        for (int64_t j = 0; j < D; j++) dot += (double)gi[j] * w[j] * xi[j];
-        float c = (float)(dot * r * r * r / (double)D);
-        for (int64_t j = 0; j < D; j++) dx[i * D + j] += gi[j] * w[j] * r - xi[j] * c;
-    }
-    #pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < D; j++) {
-        float s = 0;
-        for (int64_t i = 0; i < N; i++) s += dout[i * D + j] * x[i * D + j] * rstd[i];
-        dw[j] += s;
-    }
-}
+/* gated GELU: fused with the gating product here (ops.h's vg_gelu_tanh would need an extra
+ * [N, F] buffer); same formula as src/ops/act.c */
 
 static inline float gelu_tanh1(float x) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
@@ -623,14 +592,14 @@ vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int3
         float *L = acts->layers + (acts->train ? (int64_t)l * acts->lo.size : 0);
         float *x = L + lo.x, *a1 = L + lo.a1, *q = L + lo.q, *k = L + lo.k, *v = L + lo.v, *P = L + lo.p;
         float *cat = L + lo.cat, *xm = L + lo.xm, *a2 = L + lo.a2, *g = L + lo.g, *h = L + lo.h;
-        rmsnorm(a1, L + lo.rstd1, x, as_f32(acts->wnorm, &b->norm1_w), N, D, c->eps);
+        vg_rmsnorm(a1, L + lo.rstd1, x, as_f32(acts->wnorm, &b->norm1_w), N, D, c->eps);
         vg_matmul_nt(q, a1, b->attn_q_w.data, b->attn_q_w.dtype, NULL, N, A, D, false);
         vg_matmul_nt(k, a1, b->attn_k_w.data, b->attn_k_w.dtype, NULL, N, A, D, false);
         vg_matmul_nt(v, a1, b->attn_v_w.data, b->attn_v_w.dtype, NULL, N, A, D, false);
         attention(cat, P, q, k, v, as_f32(acts->wbias, pos_table(m, l)), acts->bucket, N, H, hd);
         memcpy(xm, x, (size_t)(N * D) * sizeof(float));
         vg_matmul_nt(xm, cat, b->attn_o_w.data, b->attn_o_w.dtype, NULL, N, D, A, true);
-        rmsnorm(a2, L + lo.rstd2, xm, as_f32(acts->wnorm, &b->norm2_w), N, D, c->eps);
+        vg_rmsnorm(a2, L + lo.rstd2, xm, as_f32(acts->wnorm, &b->norm2_w), N, D, c->eps);
         vg_matmul_nt(g, a2, b->ffn_gate_0_w.data, b->ffn_gate_0_w.dtype, NULL, N, F, D, false);
         vg_matmul_nt(h, a2, b->ffn_fc1_w.data, b->ffn_fc1_w.dtype, NULL, N, F, D, false);
         /* next residual input: the next layer's x slot, or the final buffer */
@@ -642,7 +611,7 @@ vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int3
         if (xn != xm) memcpy(xn, xm, (size_t)(N * D) * sizeof(float));
         vg_matmul_nt(xn, u, b->ffn_fc2_w.data, b->ffn_fc2_w.dtype, NULL, N, D, F, true);
     }
-    rmsnorm(out, acts->rstdf, acts->xf, as_f32(acts->wnorm, &m->norm_w), N, D, c->eps);
+    vg_rmsnorm(out, acts->rstdf, acts->xf, as_f32(acts->wnorm, &m->norm_w), N, D, c->eps);
     acts->n = N;
     vg_t5_acts_free(own);
     return VG_OK;
@@ -727,8 +696,8 @@ vg_status vg_t5_backward(float *grads, vg_t5_acts *acts, const vg_t5 *m, const f
     int64_t *off = malloc((size_t)nt * sizeof(int64_t));
     if (!off) return vg_fail(VG_ERR_OOM, "t5 backward: offsets");
     for (int64_t i = 0, o = 0; i < nt; i++) {
-        int kind, blk, nd;
-        int64_t sh[2];
+        int kind = 0, blk = 0, nd = 1;
+        int64_t sh[2] = {0, 0};
         tensor_kind(c, i, &kind, &blk, sh, &nd);
         off[i] = o;
         o += sh[0] * (nd == 2 ? sh[1] : 1);
@@ -738,7 +707,7 @@ vg_status vg_t5_backward(float *grads, vg_t5_acts *acts, const vg_t5 *m, const f
     float *dx = acts->dx, *da = acts->da;
     /* final norm */
     memset(dx, 0, (size_t)(N * D) * sizeof(float));
-    rmsnorm_bwd(dx, grads + off[nt - 1], dout, acts->xf, (const float *)m->norm_w.data, acts->rstdf, N, D);
+    vg_rmsnorm_bwd(dx, grads + off[nt - 1], dout, acts->xf, (const float *)m->norm_w.data, acts->rstdf, N, D);
     for (int l = c->layers - 1; l >= 0; l--) {
         const vg_t5_block *b = &m->blocks[l];
         float *L = acts->layers + (int64_t)l * acts->lo.size;
@@ -760,7 +729,7 @@ vg_status vg_t5_backward(float *grads, vg_t5_acts *acts, const vg_t5 *m, const f
         vg_matmul_tn(G(l, T_GATE), dg, a2, N, F, D);
         vg_matmul_nn(da, dh, (const float *)b->ffn_fc1_w.data, N, F, D, false);
         vg_matmul_nn(da, dg, (const float *)b->ffn_gate_0_w.data, N, F, D, true);
-        rmsnorm_bwd(dx, G(l, T_NORM2), da, xm, (const float *)b->norm2_w.data, L + lo.rstd2, N, D);
+        vg_rmsnorm_bwd(dx, G(l, T_NORM2), da, xm, (const float *)b->norm2_w.data, L + lo.rstd2, N, D);
         /* attention: xm = x + o(cat); dx now holds d xm */
         vg_matmul_tn(G(l, T_O), dx, cat, N, D, A);
         vg_matmul_nn(acts->dcat, dx, (const float *)b->attn_o_w.data, N, D, A, false);
@@ -773,7 +742,7 @@ vg_status vg_t5_backward(float *grads, vg_t5_acts *acts, const vg_t5 *m, const f
         vg_matmul_nn(da, acts->dq, (const float *)b->attn_q_w.data, N, A, D, false);
         vg_matmul_nn(da, acts->dk, (const float *)b->attn_k_w.data, N, A, D, true);
         vg_matmul_nn(da, acts->dv, (const float *)b->attn_v_w.data, N, A, D, true);
-        rmsnorm_bwd(dx, G(l, T_NORM1), da, x, (const float *)b->norm1_w.data, L + lo.rstd1, N, D);
+        vg_rmsnorm_bwd(dx, G(l, T_NORM1), da, x, (const float *)b->norm1_w.data, L + lo.rstd1, N, D);
     }
 #undef G
     /* embedding rows, in token order (a repeated id sums in a fixed order) */
