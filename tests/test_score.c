@@ -142,3 +142,83 @@ VG_TEST(score_static_clip) {
     CHECKF(r.n_objects == 1 && r.id_frac == 1.0, "objects %d id %g", r.n_objects, r.id_frac);
     CHECKF(r.n_events == 0, "events %lld", (long long)r.n_events);
 }
+
+VG_TEST(score_injected_flicker) {
+    /* odd frames +24 grey levels: flicker and lighting flicker must drop; a slow linear fade of
+     * the same total size must pass the lighting metric (second difference) */
+    uint8_t *c = moving_clip(0, -1, 0, true), *fade = moving_clip(0, -1, 0, true);
+    int64_t n = CH * CW * 3;
+    for (int t = 0; t < CF; t++)
+        for (int64_t i = 0; i < n; i++) {
+            if (t % 2) c[t * n + i] = (uint8_t)(c[t * n + i] + 24 > 255 ? 255 : c[t * n + i] + 24);
+            int v = fade[t * n + i] + 2 * t; /* +2 per frame, linear */
+            fade[t * n + i] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    vg_score_report r = score_of(c, CF), rf = score_of(fade, CF);
+    free(c); free(fade);
+    CHECK(r.f == CF && rf.f == CF);
+    /* margin: VBench flicker score falls by >= 0.08 (MAE ~24 on every pair) */
+    CHECKF(r.flicker_score < 1.0 - 0.08, "flicker score %g", r.flicker_score);
+    CHECKF(r.light_score < 0.05 && rf.light_score > 0.95, "light flicker %g fade %g", r.light_score, rf.light_score);
+    /* warping error rises: every pixel differs by 24/255 in each channel -> ~0.013 on half the pairs */
+    CHECKF(r.warp_err > 0.005 && rf.warp_err < 0.001, "warp %g fade %g", r.warp_err, rf.warp_err);
+    /* background histogram consistency drops by >= 0.1 */
+    CHECKF(r.bg_hist < 0.9, "bg hist %g", r.bg_hist);
+    CHECKF(!r.dynamic, "flicker is not motion");
+    CHECKF(r.interp_score < 0.97 && rf.interp_score > 0.99, "interp %g fade %g", r.interp_score, rf.interp_score);
+}
+
+VG_TEST(score_teleport) {
+    uint8_t *c = moving_clip(2, 8, 20, false), *ok = moving_clip(2, -1, 0, false);
+    vg_score_report r = score_of(c, CF), ro = score_of(ok, CF);
+    free(c); free(ok);
+    CHECK(r.f == CF && ro.f == CF);
+    CHECKF(ro.n_events == 0, "smooth clip has %lld events", (long long)ro.n_events);
+    CHECKF(count_events(&r, VG_EV_JUMP, 8) == 1, "jump at frame 8: %lld events, first %s at %lld", (long long)r.n_events,
+           r.n_events_stored ? vg_event_name(r.events[0].kind) : "-", r.n_events_stored ? (long long)r.events[0].frame : -1LL);
+    CHECKF(r.n_events == 1 && r.events_score <= 0.5, "events %lld", (long long)r.n_events);
+    CHECKF(r.events[0].size > 15, "jump size %g", r.events[0].size);
+    /* interpolation misses the jump frame: score lower by a visible margin */
+    CHECKF(r.interp_score < ro.interp_score - 0.002, "interp %g vs %g", r.interp_score, ro.interp_score);
+    CHECKF(ro.jitter_px < 0.05, "smooth jitter %g", ro.jitter_px);
+    CHECKF(ro.dynamic && ro.id_frac == 1.0, "moving clip: dynamic %d id %g", ro.dynamic, ro.id_frac);
+}
+
+VG_TEST(score_frozen_clip) {
+    /* every frame = frame 0 of the moving clip: consistency perfect, but dynamic degree 0 */
+    uint8_t *mv = moving_clip(2.5f, -1, 0, true), *fr = malloc(CF * CH * CW * 3);
+    for (int t = 0; t < CF; t++) memcpy(fr + (size_t)t * CH * CW * 3, mv, CH * CW * 3);
+    vg_score_report r = score_of(fr, CF), rm = score_of(mv, CF);
+    free(mv); free(fr);
+    CHECK(r.f == CF && rm.f == CF);
+    CHECKF(!r.dynamic && rm.dynamic, "frozen dynamic %d, moving %d (%g vs thres %g)", r.dynamic, rm.dynamic, rm.dyn_max_rad, rm.dyn_thres);
+    CHECKF(r.dyn_max_rad < 0.05 && rm.dyn_max_rad > 2.0, "max_rad frozen %g moving %g", r.dyn_max_rad, rm.dyn_max_rad);
+    CHECK(r.flicker_score == 1.0 && r.is_static && !rm.is_static);
+    /* our flow finds the disc's 2.5 px/frame: the top-5% magnitude within 0.5 px of it */
+    CHECKF(fabs(rm.dyn_max_rad - 2.5) < 0.5, "moving max_rad %g", rm.dyn_max_rad);
+    /* warping error stays small on a correctly moving clip (fb check masks the occlusions) */
+    CHECKF(rm.warp_err < 0.002, "warp on true motion %g", rm.warp_err);
+}
+
+VG_TEST(score_colour_drift) {
+    /* a disc whose colour slides from red to blue loses its identity halfway; a constant one keeps it.
+     * A frame-wide fade (x1 -> x0.6) must not count as a colour change (gain normalisation). */
+    int64_t n = CH * CW * 3;
+    uint8_t *c = malloc(CF * n), *k = malloc(CF * n), *fd = malloc(CF * n);
+    for (int t = 0; t < CF; t++) {
+        float a = (float)t / (CF - 1);
+        obj_t o = {SHAPE_DISC, 14 + 2.0f * t, 20, 7, {RED[0] + a * (BLUE[0] - RED[0]), RED[1] + a * (BLUE[1] - RED[1]), RED[2] + a * (BLUE[2] - RED[2])}};
+        render(c + t * n, CH, CW, GRAY, false, 0, &o, 1);
+        obj_t p = {SHAPE_DISC, 14 + 2.0f * t, 20, 7, {RED[0], RED[1], RED[2]}};
+        render(k + t * n, CH, CW, GRAY, false, 0, &p, 1);
+        for (int64_t i = 0; i < n; i++) fd[t * n + i] = (uint8_t)lroundf(k[t * n + i] * (1.0f - 0.4f * a));
+    }
+    vg_score_report r = score_of(c, CF), rk = score_of(k, CF), rf = score_of(fd, CF);
+    free(c); free(k); free(fd);
+    CHECK(r.f == CF && rk.f == CF && rf.f == CF);
+    CHECKF(rk.id_frac == 1.0 && rk.id_max_de < 2, "constant: id %g dE %g", rk.id_frac, rk.id_max_de);
+    /* margin: the drifting disc keeps identity on at most 60% of frames, max dE > 40 */
+    CHECKF(r.id_frac < 0.6 && r.id_max_de > 40, "drift: id %g dE %g", r.id_frac, r.id_max_de);
+    CHECKF(rf.id_frac == 1.0 && rf.id_max_de < 8, "fade: id %g dE %g", rf.id_frac, rf.id_max_de);
+    CHECKF(rf.light_score > 0.9, "fade light score %g", rf.light_score);
+}

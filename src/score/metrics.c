@@ -176,6 +176,17 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
         goto out;
     }
     vg_rgb_to_gray(gray, clip, f * hw);
+    /* flow sees each frame with its mean removed and its contrast set to a std of 40 grey levels,
+     * so that a global brightness flicker or fade is not mistaken for motion */
+    for (int64_t t = 0; t < f; t++) {
+        float *g = gray + t * hw;
+        double m = 0, v = 0;
+        for (int64_t i = 0; i < hw; i++) m += g[i];
+        m /= (double)hw;
+        for (int64_t i = 0; i < hw; i++) v += (g[i] - m) * (g[i] - m);
+        double sd = sqrt(v / (double)hw), k = sd > 1.0 ? 40.0 / sd : 1.0;
+        for (int64_t i = 0; i < hw; i++) g[i] = (float)((g[i] - m) * k);
+    }
 
     /* ---- flows: forward t->t+1, backward t+1->t, first<->last, 2k->2k+2 ---- */
     int64_t nj = 0;
@@ -240,7 +251,7 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
 
     /* ---- lighting flicker ---- */
     r->light_d2_rms = vg_score_light_d2(clip, f, h, w);
-    r->light_score = exp(-r->light_d2_rms / 2.0);
+    r->light_score = exp(-r->light_d2_rms / 5.0);
 
     /* ---- segmentation and tracking ---- */
     st = vg_tracks_build(&tr, clip, f, h, w);
