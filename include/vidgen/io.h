@@ -7,9 +7,13 @@
 
 /* Writes n bytes to path via path.tmp.<pid> + fsync + rename: the file appears whole or not at all. */
 vg_status vg_file_write_atomic(const char *path, const void *data, size_t n);
+/* Same, for a file made of n_parts pieces written in order (no concatenation copy). */
+typedef struct { const void *data; size_t n; } vg_iov;
+vg_status vg_file_write_atomic_v(const char *path, const vg_iov *parts, int n_parts);
 /* Reads a whole file; *out is NUL-terminated (caller frees). Errors name the path. */
 vg_status vg_file_read(const char *path, char **out, size_t *n);
-/* mkdir -p. */
+/* mkdir -p: creates path and any missing parents (mode 0755); ok when it exists as a
+ * directory. VG_ERR_IO names the component that failed. */
 vg_status vg_mkdir_p(const char *path);
 
 /* 8-bit RGB PNG, rows top to bottom, rgb[(y*w + x)*3 + c]. Optional tEXt chunks:
