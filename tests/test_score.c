@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
+#include "vidgen/data.h"
+#include "vidgen/rng.h"
 #include "vidgen/score.h"
 
 /* analytic texture (sum of sinusoids): exact at sub-pixel shifts */
@@ -221,4 +223,103 @@ VG_TEST(score_colour_drift) {
     CHECKF(r.id_frac < 0.6 && r.id_max_de > 40, "drift: id %g dE %g", r.id_frac, r.id_max_de);
     CHECKF(rf.id_frac == 1.0 && rf.id_max_de < 8, "fade: id %g dE %g", rf.id_frac, rf.id_max_de);
     CHECKF(rf.light_score > 0.9, "fade light score %g", rf.light_score);
+}
+
+/* 3x3 box blur then Gaussian noise (sigma, Philox), in place; tmp: one frame. */
+static void degrade(uint8_t *c, int64_t f, int64_t h, int64_t w, float sigma, bool blur, uint64_t seed, uint8_t *tmp) {
+    for (int64_t t = 0; t < f; t++) {
+        uint8_t *p = c + t * h * w * 3;
+        if (blur) {
+            memcpy(tmp, p, (size_t)(h * w * 3));
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t x = 0; x < w; x++)
+                    for (int k = 0; k < 3; k++) {
+                        int s = 0, n = 0;
+                        for (int dy = -1; dy <= 1; dy++)
+                            for (int dx = -1; dx <= 1; dx++) {
+                                int64_t yy = y + dy, xx = x + dx;
+                                if (yy < 0 || xx < 0 || yy >= h || xx >= w) continue;
+                                s += tmp[(yy * w + xx) * 3 + k]; n++;
+                            }
+                        p[(y * w + x) * 3 + k] = (uint8_t)((s + n / 2) / n);
+                    }
+        }
+        vg_rng rng;
+        vg_rng_seed(&rng, seed * 1000 + (uint64_t)t);
+        for (int64_t i = 0; i < h * w * 3; i++) {
+            float v = p[i] + sigma * (float)vg_rng_normal(&rng);
+            p[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : lroundf(v));
+        }
+    }
+}
+
+/* Renders n random shape-world clips; returns how many the judge gets fully right. */
+static int judge_run(int n, int frames, int size, float sigma, bool blur, int *checks_wrong) {
+    uint8_t *c = malloc((size_t)frames * size * size * 3), *tmp = malloc((size_t)size * size * 3);
+    vg_rng rng;
+    vg_rng_seed(&rng, 1234);
+    int right = 0, shown = 0;
+    *checks_wrong = 0;
+    for (int i = 0; i < n; i++) {
+        vg_shape_spec s;
+        char cap[160];
+        if (vg_shape_sample(&s, &rng, frames, NULL) != VG_OK || vg_shape_caption(cap, sizeof(cap), &s) < 0 ||
+            vg_shape_render_u8(c, &s, frames, size, size) != VG_OK) { printf("    render failed: %s\n", vg_last_error()); break; }
+        if (sigma > 0 || blur) degrade(c, frames, size, size, sigma, blur, 99 + (uint64_t)i, tmp);
+        vg_judge_result r;
+        if (vg_judge(&r, cap, c, frames, size, size) != VG_OK) { printf("    judge failed: %s\n", vg_last_error()); break; }
+        bool all = true;
+        for (int k = 0; k < r.n_checks; k++)
+            if (!r.checks[k].ok) {
+                all = false;
+                (*checks_wrong)++;
+                if (shown++ < 6) {
+                    printf("    '%s': %s expected %s found %s\n", cap, r.checks[k].what, r.checks[k].expected, r.checks[k].found);
+                    if (getenv("JUDGE_DEBUG")) {
+                        vg_tracks tr;
+                        vg_tracks_build(&tr, c, frames, size, size);
+                        for (int t = 0; t < frames; t++) {
+                            printf("      t%d n%d bg %.0f,%.0f,%.0f", t, tr.n_obj[t], tr.bg_rgb[3*t], tr.bg_rgb[3*t+1], tr.bg_rgb[3*t+2]);
+                            for (int j = 0; j < tr.n_obj[t]; j++) { const vg_object *o = &tr.obj[t * VG_SCORE_MAX_OBJ + j];
+                                printf(" [%.1f,%.1f a%.0f b%d e%.2f c%.2f]", o->cx, o->cy, o->area, o->border, o->extent, o->compact); }
+                            printf("\n");
+                        }
+                        vg_tracks_free(&tr);
+                    }
+                }
+            }
+        right += all && r.n_checks == 6;
+    }
+    free(c); free(tmp);
+    return right;
+}
+
+VG_TEST(score_judge_shapes) {
+    /* the judge must be right on >= 99% of clips drawn by the shape-world renderer */
+    int wrong, n = 300, ok = judge_run(n, 16, 64, 0, false, &wrong);
+    CHECKF(ok >= n * 99 / 100, "clean: %d of %d clips fully right (%d checks wrong)", ok, n, wrong);
+}
+
+VG_TEST(score_judge_noise_blur) {
+    /* and stay right under small noise (sigma 6 grey levels) and a 3x3 box blur */
+    int wrong, n = 200, ok = judge_run(n, 16, 64, 6.0f, true, &wrong);
+    CHECKF(ok >= n * 99 / 100, "noise+blur: %d of %d clips fully right (%d checks wrong)", ok, n, wrong);
+}
+
+VG_TEST(score_judge_wrong_prompt) {
+    /* a red ball moving right judged against other captions: each wrong word is caught */
+    vg_shape_spec s;
+    CHECK_OK(vg_shape_parse(&s, "a big red ball moving right on a blue background"));
+    s.x0 = 0.3f; s.y0 = 0.5f; s.speed = 0.02f;
+    uint8_t *c = malloc(16 * 64 * 64 * 3);
+    CHECK_OK(vg_shape_render_u8(c, &s, 16, 64, 64));
+    vg_judge_result r;
+    CHECK_OK(vg_judge(&r, "a big red ball moving right on a blue background", c, 16, 64, 64));
+    CHECKF(r.adherence == 1.0, "own caption adherence %g", r.adherence);
+    CHECK_OK(vg_judge(&r, "a small green square moving left on a white background, getting darker", c, 16, 64, 64));
+    CHECKF(r.adherence == 0.0 && r.n_checks == 6, "all-wrong caption adherence %g", r.adherence);
+    CHECK_OK(vg_judge(&r, "a big red ball moving up on a blue background", c, 16, 64, 64));
+    CHECKF(fabs(r.adherence - 5.0 / 6.0) < 1e-12, "one wrong word: %g", r.adherence);
+    CHECK(vg_judge(&r, "a big red dragon flying", c, 16, 64, 64) == VG_ERR_ARG);
+    free(c);
 }
