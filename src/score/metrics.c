@@ -301,7 +301,7 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
             en++;
         }
         r->warp_err = en ? es / (double)en : 0;
-        r->warp_score = exp(-sqrt(r->warp_err) / 0.05);
+        r->warp_score = exp(-sqrt(r->warp_err) / 0.1);
     }
 
     /* ---- identity of frame-0 objects ---- */

@@ -298,7 +298,7 @@ vg_status vg_tracks_build(vg_tracks *t, const uint8_t *clip, int64_t f, int64_t 
                     float px = prev[bi].cx + vel[tr][0], py = prev[bi].cy + vel[tr][1];
                     float dev = hypotf(cur[bj].cx - px, cur[bj].cy - py);
                     float step = hypotf(vel[tr][0], vel[tr][1]);
-                    if (!ov[bi][bj] && dev > fmaxf(0.15f * D, 2.5f * step + 2.0f) && !in_merge_prev[bi] && !in_split_cur[bj]) {
+                    if (dev > fmaxf(0.15f * D, 2.5f * step + 2.0f) && !in_merge_prev[bi] && !in_split_cur[bj]) {
                         add_event(t, VG_EV_JUMP, fr, tr, cur[bj].cx, cur[bj].cy, dev);
                         /* keep the pre-jump velocity so the landing is not counted twice */
                     } else {
