@@ -5,7 +5,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "test.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "vidgen/data.h"
 #include "vidgen/rng.h"
 #include "vidgen/score.h"
@@ -325,4 +329,114 @@ VG_TEST(score_judge_wrong_prompt) {
     CHECKF(fabs(r.adherence - 5.0 / 6.0) < 1e-12, "one wrong word: %g", r.adherence);
     CHECK(vg_judge(&r, "a big red dragon flying", c, 16, 64, 64) == VG_ERR_ARG);
     free(c);
+}
+
+/* Moving MNIST without the real data: ten procedural 28x28 "digits" (a ring, bars, a blob) in a
+ * vg_mnist, sampled and rendered by the data module, judged for digit count and direction. */
+VG_TEST(score_judge_mnist) {
+    vg_mnist m = {10, 28, 28, calloc(10 * 28 * 28, 1), malloc(10)};
+    for (int k = 0; k < 10; k++) {
+        m.labels[k] = (uint8_t)k;
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) {
+                float dx = x - 13.5f, dy = y - 13.5f, r = sqrtf(dx * dx + dy * dy);
+                bool on = k % 3 == 0 ? (r > 6 && r < 10) : k % 3 == 1 ? (fabsf(dx) < 2.5f && fabsf(dy) < 10) || (fabsf(dy - 8) < 2 && fabsf(dx) < 7)
+                                                                 : (fabsf(dx + dy * 0.5f) < 3 && fabsf(dy) < 10) || (fabsf(dy + 9) < 2 && fabsf(dx) < 8);
+                m.images[(k * 28 + y) * 28 + x] = on ? 255 : 0;
+            }
+    }
+    vg_rng rng;
+    vg_rng_seed(&rng, 7);
+    uint8_t *c = malloc(16 * 64 * 64 * 3);
+    int ok = 0, n = 60;
+    for (int i = 0; i < n; i++) {
+        vg_mnist_spec s;
+        char cap[128];
+        CHECK_OK(vg_mnist_sample(&s, &m, &rng, 16, 64, 64));
+        CHECK(vg_mnist_caption(cap, sizeof(cap), &s) > 0);
+        CHECK_OK(vg_mnist_render_u8(c, &m, &s, 16, 64, 64));
+        vg_judge_result r;
+        CHECK_OK(vg_judge(&r, cap, c, 16, 64, 64));
+        CHECK(r.mnist && r.n_checks == 2);
+        if (r.adherence == 1.0) ok++;
+        else printf("    '%s': %s %s/%s, %s %s/%s\n", cap, r.checks[0].what, r.checks[0].expected, r.checks[0].found,
+                    r.checks[1].what, r.checks[1].expected, r.checks[1].found);
+    }
+    /* margin: >= 95%: two digits that coincide for a whole clip look like one (no digit
+     * recognition); partly overlapping ones are split by MNIST's 20-px digit box */
+    CHECKF(ok >= n * 95 / 100, "mnist: %d of %d right", ok, n);
+    vg_judge_result r;
+    CHECK(vg_judge(&r, "the digits 3 and x bouncing", c, 16, 64, 64) == VG_ERR_ARG);
+    free(c); free(m.images); free(m.labels);
+}
+
+VG_TEST(score_birth_death_merge) {
+    int64_t n = CH * CW * 3;
+    uint8_t *c = malloc(CF * n);
+    /* a disc that pops in at frame 5 and out at frame 11, in mid-frame; another present throughout */
+    for (int t = 0; t < CF; t++) {
+        obj_t o[2] = {{SHAPE_DISC, 14, 14, 6, {RED[0], RED[1], RED[2]}}, {SHAPE_SQUARE, 40, 30, 5, {BLUE[0], BLUE[1], BLUE[2]}}};
+        render(c + t * n, CH, CW, GRAY, false, 0, o, t >= 5 && t < 11 ? 2 : 1);
+    }
+    vg_score_report r = score_of(c, CF);
+    CHECK(r.f == CF);
+    CHECKF(count_events(&r, VG_EV_BIRTH, 5) == 1 && count_events(&r, VG_EV_DEATH, 11) == 1 && r.n_events == 2,
+           "birth/death: %lld events", (long long)r.n_events);
+    /* two discs that meet in the middle: a merge, and no birth/death for them */
+    for (int t = 0; t < CF; t++) {
+        float a = t < 10 ? 2.0f * t : 20;
+        obj_t o[2] = {{SHAPE_DISC, 10 + a, 24, 6, {RED[0], RED[1], RED[2]}}, {SHAPE_DISC, 54 - a, 24, 6, {230, 30, 30}}};
+        render(c + t * n, CH, CW, GRAY, false, 0, o, 2);
+    }
+    r = score_of(c, CF);
+    free(c);
+    CHECK(r.f == CF);
+    CHECKF(count_events(&r, VG_EV_MERGE, -1) == 1 && count_events(&r, VG_EV_BIRTH, -1) == 0 && count_events(&r, VG_EV_DEATH, -1) == 0,
+           "merge: %lld events, first %s at %lld", (long long)r.n_events, r.n_events_stored ? vg_event_name(r.events[0].kind) : "-",
+           r.n_events_stored ? (long long)r.events[0].frame : -1LL);
+}
+
+VG_TEST(score_jitter) {
+    /* a disc on a straight path with +-1.5 px vertical shake vs the same path without */
+    int64_t n = CH * CW * 3;
+    uint8_t *c = malloc(CF * n), *s = malloc(CF * n);
+    for (int t = 0; t < CF; t++) {
+        obj_t o = {SHAPE_DISC, 12 + 2.0f * t, 24 + (t % 2 ? 1.5f : -1.5f), 7, {RED[0], RED[1], RED[2]}};
+        render(c + t * n, CH, CW, GRAY, false, 0, &o, 1);
+        o.cy = 24;
+        render(s + t * n, CH, CW, GRAY, false, 0, &o, 1);
+    }
+    vg_score_report r = score_of(c, CF), rs = score_of(s, CF);
+    free(c); free(s);
+    CHECK(r.f == CF && rs.f == CF);
+    /* second difference of +-1.5 alternation is 6 px; margin: > 4 px vs < 0.3 px */
+    CHECKF(r.jitter_px > 4 && rs.jitter_px < 0.3, "jitter %g vs smooth %g", r.jitter_px, rs.jitter_px);
+    CHECKF(r.smooth_score < rs.smooth_score - 0.5, "smooth score %g vs %g", r.smooth_score, rs.smooth_score);
+}
+
+VG_TEST(score_deterministic_and_fast) {
+    /* 30 frames of 64x64: bit-identical reports with 1 and 2 threads, well under a second */
+    const int64_t F = 30, H = 64, W = 64, n = H * W * 3;
+    uint8_t *c = malloc(F * n);
+    for (int t = 0; t < F; t++) {
+        obj_t o = {SHAPE_TRI, 12 + 1.5f * t, 30, 9, {RED[0], RED[1], RED[2]}};
+        render(c + t * n, H, W, GRAY, true, 0.5f * t, &o, 1);
+    }
+    vg_score_report a, b;
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    CHECK_OK(vg_score_clip(&a, c, F, H, W, NULL));
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+#endif
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_OK(vg_score_clip(&b, c, F, H, W, NULL));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    free(c);
+    double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("    30x64x64 scored in %.3f s\n", sec);
+    CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+    CHECKF(sec < 2.0, "%.3f s (budget: well under 1 s at -O3; 2 s allows ASan and a loaded machine)", sec);
 }
