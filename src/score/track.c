@@ -54,25 +54,29 @@ static float frame_background(float bg[3], const uint8_t *img, int64_t n, int *h
         hist[(img[3 * i] >> 4) << 8 | (img[3 * i + 1] >> 4) << 4 | (img[3 * i + 2] >> 4)]++;
     int best = 0;
     for (int b = 1; b < 4096; b++) if (hist[b] > hist[best]) best = b;
-    double s[3] = {0, 0, 0};
-    int64_t c = 0;
+    int64_t s[3] = {0, 0, 0}, c = 0; /* integer sums: exact, and no long double-add chains */
     for (int64_t i = 0; i < n; i++)
         if (((img[3 * i] >> 4) << 8 | (img[3 * i + 1] >> 4) << 4 | (img[3 * i + 2] >> 4)) == best) {
             for (int k = 0; k < 3; k++) s[k] += img[3 * i + k];
             c++;
         }
-    for (int k = 0; k < 3; k++) bg[k] = (float)(s[k] / (double)c);
+    for (int k = 0; k < 3; k++) bg[k] = (float)((double)s[k] / (double)c);
     /* refine: mean and spread of pixels within 24 of the mode */
     for (int pass = 0; pass < 2; pass++) {
-        double m[3] = {0, 0, 0}, v = 0;
+        int64_t m[3] = {0, 0, 0};
+        double v = 0;
         c = 0;
         for (int64_t i = 0; i < n; i++) {
             float d0 = img[3 * i] - bg[0], d1 = img[3 * i + 1] - bg[1], d2 = img[3 * i + 2] - bg[2];
             float d = d0 * d0 + d1 * d1 + d2 * d2;
-            if (d < 24 * 24) { for (int k = 0; k < 3; k++) m[k] += img[3 * i + k]; v += d; c++; }
+            if (d < 24 * 24) {
+                for (int k = 0; k < 3; k++) m[k] += img[3 * i + k];
+                if (pass) v += d;
+                c++;
+            }
         }
         if (!c) break;
-        for (int k = 0; k < 3; k++) bg[k] = (float)(m[k] / (double)c);
+        for (int k = 0; k < 3; k++) bg[k] = (float)((double)m[k] / (double)c);
         if (pass == 1) {
             float sigma = (float)sqrt(v / (double)c / 3.0);
             return fmaxf(30.0f, 4.0f * sigma);
@@ -105,6 +109,9 @@ static int label_components(int *lab, const uint8_t *mask, int64_t h, int64_t w,
     }
     return n;
 }
+
+/* the labelling stack doubles as byte scratch before labelling starts */
+static uint8_t *stack_u8(int64_t *stack) { return (uint8_t *)stack; }
 
 typedef struct { double n, sx, sy, sxx, syy, r, g, b, ir, ig, ib, ni; int x0, y0, x1, y1; } acc;
 
@@ -214,15 +221,13 @@ vg_status vg_tracks_build(vg_tracks *t, const uint8_t *clip, int64_t f, int64_t 
             float d0 = img[3 * i] - bg[0], d1 = img[3 * i + 1] - bg[1], d2 = img[3 * i + 2] - bg[2];
             fg[i] = d0 * d0 + d1 * d1 + d2 * d2 > thr * thr;
         }
-        for (int64_t y = 0; y < h; y++) /* 3x3 dilation */
+        for (int64_t y = 0; y < h; y++) /* 3x3 dilation: rows, then columns */
+            for (int64_t x = 0; x < w; x++)
+                stack_u8(stack)[y * w + x] = fg[y * w + x] | (x > 0 ? fg[y * w + x - 1] : 0) | (x + 1 < w ? fg[y * w + x + 1] : 0);
+        for (int64_t y = 0; y < h; y++)
             for (int64_t x = 0; x < w; x++) {
-                uint8_t v = 0;
-                for (int dy = -1; dy <= 1 && !v; dy++)
-                    for (int dx = -1; dx <= 1; dx++) {
-                        int64_t yy = y + dy, xx = x + dx;
-                        if (yy >= 0 && xx >= 0 && yy < h && xx < w && fg[yy * w + xx]) { v = 1; break; }
-                    }
-                dil[y * w + x] = v;
+                const uint8_t *r = stack_u8(stack);
+                dil[y * w + x] = r[y * w + x] | (y > 0 ? r[(y - 1) * w + x] : 0) | (y + 1 < h ? r[(y + 1) * w + x] : 0);
             }
         int nc = label_components(lab, dil, h, w, stack);
         vg_object *cur = t->obj + fr * VG_SCORE_MAX_OBJ;
