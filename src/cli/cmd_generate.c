@@ -206,8 +206,39 @@ static void remove_stale_frames(const char *dir, int keep) {
     closedir(d);
 }
 
+/* Wan2.1 checkpoints take their own path (src/cli/cmd_wan.c): chosen when a Wan file flag is
+ * given, or when --model names a folder without a vidgen config.json. */
+int vg_cmd_wan(int argc, char **argv) __attribute__((weak));
+
+static bool wants_wan(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncmp(a, "--diffusion-model", 17) || !strncmp(a, "--text-encoder", 14) || !strncmp(a, "--vae", 5) ||
+            !strncmp(a, "--tokenizer", 11))
+            return true;
+        if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && i + 1 < argc) {
+            char p[4200];
+            snprintf(p, sizeof(p), "%s/config.json", argv[i + 1]);
+            char *txt = NULL;
+            if (vg_file_read(p, &txt, NULL) != VG_OK) {
+                struct stat sb;
+                return stat(argv[i + 1], &sb) == 0 && S_ISDIR(sb.st_mode); /* a folder of Wan files */
+            }
+            bool ours = strstr(txt, "\"format\"") && strstr(txt, "\"vidgen\"");
+            bool wan = strstr(txt, "WanModel") || strstr(txt, "WanTransformer3DModel");
+            free(txt);
+            return !ours && wan;
+        }
+    }
+    return false;
+}
+
 int vg_cmd_generate(int argc, char **argv) {
     settings s = {0};
+    if (wants_wan(argc, argv)) {
+        if (!vg_cmd_wan) return cli_error(CLI_USAGE, NULL, "Wan2.1 checkpoints are not supported by this build");
+        return vg_cmd_wan(argc, argv);
+    }
     const char *config = NULL;
     int rc = 0;
     for (int i = 1; i < argc; i++) {
