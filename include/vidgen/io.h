@@ -17,13 +17,18 @@ vg_status vg_file_read(const char *path, char **out, size_t *n);
 vg_status vg_mkdir_p(const char *path);
 
 /* 8-bit RGB PNG, rows top to bottom, rgb[(y*w + x)*3 + c]. Optional tEXt chunks:
- * keys/values arrays of n_text entries (may be 0). Written atomically. */
+ * keys/values arrays of n_text entries (may be 0; keys 1-79 bytes). Encoded in memory,
+ * then written atomically (vg_file_write_atomic). VG_ERR_ARG for bad sizes/keys. */
 vg_status vg_png_write(const char *path, const uint8_t *rgb, int w, int h,
                        const char *const *keys, const char *const *values, int n_text);
 /* Reads any PNG (gray, palette, alpha, 16-bit are converted) to 8-bit RGB; *rgb
- * malloc'd (caller frees). Alpha is composited over black. Errors name the file. */
+ * malloc'd (caller frees). Alpha is composited over black: round(c*a/255); 16-bit samples
+ * are scaled with rounding. Errors name the file: VG_ERR_IO (cannot read), VG_ERR_FORMAT
+ * (not a PNG, truncated, a chunk longer than the file, CRC/zlib errors, more than 2^28
+ * pixels). */
 vg_status vg_png_read(const char *path, uint8_t **rgb, int *w, int *h);
-/* Value of tEXt chunk key (malloc'd, caller frees); VG_ERR_FORMAT if absent. */
+/* Value of tEXt chunk key, before or after the image data (malloc'd, caller frees);
+ * VG_ERR_FORMAT if absent. */
 vg_status vg_png_read_text(const char *path, const char *key, char **value);
 
 #endif

@@ -40,10 +40,12 @@ void vg_rope3d_bwd(float *dx, int64_t F, int64_t Hg, int64_t Wg, int H, int hd, 
 /* Softmax over rows of length n (max-subtracted). */
 void vg_softmax(float *out, const float *x, int64_t N, int64_t n);
 
-/* Patchify a clip [C, F, H, W] into tokens [F*(H/ph)*(W/pw), C*ph*pw] with the Wan
- * ordering: token l = (f*Hg + hi)*Wg + wi, feature ((q*pw + r)*C + c) ... see dit.c.
- * pt must be 1. Unpatchify is the exact inverse. */
-void vg_patchify(float *tok, const float *x, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw);
-void vg_unpatchify(float *x, const float *tok, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw);
+/* Patchify a clip x [C, F, H, W] into tokens [F*Hg*Wg, C*ph*pw] (Hg = H/ph, Wg = W/pw),
+ * token l = (f*Hg + hi)*Wg + wi (frame-major, as Wan). Feature order of a token:
+ *   chlast = false: (c*ph + q)*pw + r  (flattened Conv3d weight [D, C, 1, ph, pw]: patch_embedding)
+ *   chlast = true:  (q*pw + r)*C + c   (Wan's head / unpatchify order, channel fastest)
+ * vg_unpatchify with the same chlast is the exact inverse (and the backward of patchify). */
+void vg_patchify(float *tok, const float *x, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw, int chlast);
+void vg_unpatchify(float *x, const float *tok, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw, int chlast);
 
 #endif

@@ -12,6 +12,9 @@
 /* Decoded images larger than this are refused before allocating (a hostile header could
  * declare 1e6 x 1e6). 2^28 pixels = 16384 x 16384. */
 #define PNG_MAX_PIXELS ((uint64_t)1 << 28)
+/* libpng allocates ancillary chunks (text, ICC) whole, at the length the file claims; a
+ * corrupt length would allocate and clear gigabytes. Metadata chunks here are tiny. */
+#define PNG_MAX_CHUNK ((png_alloc_size_t)16 << 20)
 
 typedef struct {
     const char *path;
@@ -111,17 +114,41 @@ vg_status vg_png_write(const char *path, const uint8_t *rgb, int w, int h,
     return st;
 }
 
-/* Loads path into memory and checks the signature. */
+/* Loads path into memory, checks the signature and walks the chunk list: every chunk must
+ * fit in the file and IEND must be present. libpng allocates some chunks whole at their
+ * declared length, so a corrupt length must be caught here, not by a failed allocation. */
 static vg_status load_png_file(const char *path, char **buf, size_t *n) {
     vg_status st = vg_file_read(path, buf, n);
     if (st) return st;
-    if (*n < 8 || png_sig_cmp((png_const_bytep)*buf, 0, 8) != 0) {
-        free(*buf);
-        *buf = NULL;
-        return vg_fail(VG_ERR_FORMAT, "%s: not a PNG file (%s)", path,
-                       *n < 8 ? "shorter than the 8-byte signature" : "bad signature");
+    const uint8_t *b = (const uint8_t *)*buf;
+    if (*n < 8 || png_sig_cmp((png_const_bytep)b, 0, 8) != 0) {
+        st = vg_fail(VG_ERR_FORMAT, "%s: not a PNG file (%s)", path,
+                     *n < 8 ? "shorter than the 8-byte signature" : "bad signature");
+        goto out_free;
+    }
+    size_t pos = 8;
+    for (;;) {
+        if (*n - pos < 12) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: truncated PNG: %zu bytes, no IEND chunk", path, *n);
+            goto out_free;
+        }
+        uint32_t len = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 | (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        char type[5];
+        for (int k = 0; k < 4; k++) type[k] = (b[pos + 4 + k] >= 32 && b[pos + 4 + k] < 127) ? (char)b[pos + 4 + k] : '?';
+        type[4] = 0;
+        if (len > 0x7fffffffu || len > *n - pos - 12) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: truncated or corrupt PNG: chunk '%s' at byte %zu declares %u bytes, "
+                         "%zu remain", path, type, pos, len, *n - pos - 12);
+            goto out_free;
+        }
+        pos += 12 + (size_t)len;
+        if (memcmp(type, "IEND", 4) == 0) break;
     }
     return VG_OK;
+out_free:
+    free(*buf);
+    *buf = NULL;
+    return st;
 }
 
 vg_status vg_png_read(const char *path, uint8_t **rgb, int *w, int *h) {
@@ -153,6 +180,7 @@ vg_status vg_png_read(const char *path, uint8_t **rgb, int *w, int *h) {
         return vg_fail(VG_ERR_FORMAT, "%s: invalid PNG: %s", path, c.msg);
     }
     png_set_read_fn(png, &c, mem_read);
+    png_set_chunk_malloc_max(png, PNG_MAX_CHUNK);
     png_read_info(png, info);
     png_uint_32 pw = png_get_image_width(png, info), ph = png_get_image_height(png, info);
     if ((uint64_t)pw * ph > PNG_MAX_PIXELS) {
@@ -225,6 +253,7 @@ vg_status vg_png_read_text(const char *path, const char *key, char **value) {
         return vg_fail(VG_ERR_FORMAT, "%s: invalid PNG: %s", path, c.msg);
     }
     png_set_read_fn(png, &c, mem_read);
+    png_set_chunk_malloc_max(png, PNG_MAX_CHUNK);
     png_read_info(png, info);
     png_textp text = NULL;
     int nt = png_get_text(png, info, &text, NULL);

@@ -353,7 +353,15 @@ vg_status vg_st_open(vg_st_file **out, const char *path) {
         st = vg_fail(VG_ERR_FORMAT, "%s: header length %llu is too short for a JSON object", path, (unsigned long long)hlen);
         goto out_free;
     }
-    if ((st = parse_header(f, (const char *)b + 8, (size_t)hlen, size - 8 - hlen)) != VG_OK) goto out_free;
+    /* parse a NUL-terminated copy: the mapping continues with binary data, and the parser
+     * must not be trusted to stop at the length on malformed input */
+    char *hdr = malloc((size_t)hlen + 1);
+    if (!hdr) { st = vg_fail(VG_ERR_OOM, "%s: cannot allocate %llu bytes for the header", path, (unsigned long long)hlen); goto out_free; }
+    memcpy(hdr, b + 8, (size_t)hlen);
+    hdr[hlen] = 0;
+    st = parse_header(f, hdr, (size_t)hlen, size - 8 - hlen);
+    free(hdr);
+    if (st != VG_OK) goto out_free;
     if ((st = place_data(f, b + 8 + hlen)) != VG_OK) goto out_free;
     *out = f;
     return VG_OK;

@@ -1,9 +1,38 @@
-/* attn.c - multi-head attention with the temporal window. See include/vidgen/attn.h.
- * _ref: per query, scores over its visible key range, max-subtracted softmax in double. */
+/* attn.c - multi-head attention with the temporal window, forward and backward.
+ * See include/vidgen/attn.h. _ref: per query, scores over its visible key range,
+ * max-subtracted softmax in double. Fast: FlashAttention-2 (Dao 2023) tiles of BQ queries x
+ * BK keys with an online softmax (kernels in attn_internal.h, built for AVX-512, AVX2, plain C).
+ * Layout: q/out [Lq, H*hd], k/v [Lk, H*hd], lse [H, Lq]. F frames, S tokens per frame. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "vidgen/attn.h"
+#include "vidgen/gemm.h"
+#include "vidgen/status.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VG_ATTN_X86 1
+#endif
 
+#define BQ 64     /* queries per tile (a multiple of every W) */
+#define BK 64     /* keys per block */
+#define HDMAX 128 /* larger head dims fall back to _ref */
+#define ALIGN64 __attribute__((aligned(64)))
+#ifdef _OPENMP /* one parallel loop over independent tiles; silent when built without OpenMP */
+#define OMP_TILES _Pragma("omp parallel for schedule(static)")
+#else
+#define OMP_TILES
+#endif
+
+/* ---- shapes and tiles ------------------------------------------------------------- */
+
+static void check_shape(const vg_attn_shape *s) {
+    VG_ASSERT(s->H >= 1 && s->hd >= 1 && s->Lq >= 0 && s->Lk >= 0);
+    VG_ASSERT(s->Lq == 0 || s->Lk >= 1);
+    if (s->window >= 0) VG_ASSERT(s->S >= 1 && s->Lq == s->Lk && s->Lk % s->S == 0);
+}
+
+/* The keys query iq sees (or, the window being symmetric, the queries key iq is seen by). */
 static void key_range(const vg_attn_shape *s, int64_t iq, int64_t *k0, int64_t *k1) {
     if (s->window < 0) { *k0 = 0; *k1 = s->Lk; return; }
     int64_t f = iq / s->S, F = s->Lk / s->S;
@@ -12,10 +41,247 @@ static void key_range(const vg_attn_shape *s, int64_t iq, int64_t *k0, int64_t *
     *k0 = f0 * s->S; *k1 = (f1 + 1) * s->S;
 }
 
+/* Tiles of at most T of `rows` rows (queries, or keys for dk/dv); with a window a tile never
+ * crosses a frame, so all its rows see the same contiguous range of the other axis. */
+static int64_t tile_count(const vg_attn_shape *s, int64_t rows, int T) {
+    if (s->window < 0) return (rows + T - 1) / T;
+    return rows / s->S * ((s->S + T - 1) / T);
+}
+
+static void tile_at(const vg_attn_shape *s, int64_t rows, int T, int64_t t, int64_t *r0, int *nr) {
+    int64_t a, b;
+    if (s->window < 0) {
+        a = t * T; b = rows;
+    } else {
+        int64_t per = (s->S + T - 1) / T, f = t / per;
+        a = f * s->S + (t % per) * T; b = (f + 1) * s->S;
+    }
+    *r0 = a;
+    *nr = (int)(b - a < T ? b - a : T);
+}
+
+/* ---- per-ISA kernels ------------------------------------------------------------ */
+
+#ifdef VG_ATTN_X86
+/* exp(x) for x <= 0 as in Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
+ * then scale by 2^n. Inputs below -87.3 give ~1e-38 instead of 0 (harmless: every row's
+ * maximum contributes exp(0) = 1 to the sum). Max relative error ~2 ulp. */
+#define EXP_CONSTS                                                                          \
+    const float lo = -87.33654f, hi = 88.0f, l2e = 1.44269504088896341f, c1 = 0.693359375f, \
+                c2 = -2.12194440e-4f, p0 = 1.9875691500e-4f, p1 = 1.3981999507e-3f,         \
+                p2 = 8.3334519073e-3f, p3 = 4.1665795894e-2f, p4 = 1.6666665459e-1f,        \
+                p5 = 5.0000001201e-1f
+
+__attribute__((target("avx512f,avx512bw,fma"))) static inline __m512 exp512(__m512 x) {
+    EXP_CONSTS;
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(l2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(c1), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(c2), r);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(p0), r, _mm512_set1_ps(p1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(p2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(p3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(p4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(p5));
+    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(y, n);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
+    EXP_CONSTS;
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(l2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(c1), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(c2), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(p0), r, _mm256_set1_ps(p1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(p2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(p3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(p4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(p5));
+    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* AVX-512: 16 floats; score block 4 keys x 64 queries, accumulate block 4 rows x 64 dims. */
+#define SFX avx512
+#define TGT __attribute__((target("avx512f,avx512bw,fma")))
+#define VEC __m512
+#define W 16
+#define KR 4
+#define QV 4
+#define PR 4
+#define HVMAX 4
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LD(p) _mm512_loadu_ps(p)
+#define V_ST(p, x) _mm512_storeu_ps(p, x)
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#define V_EXP(x) exp512(x)
+#include "attn_internal.h"
+#undef SFX
+#undef TGT
+#undef VEC
+#undef W
+#undef KR
+#undef QV
+#undef PR
+#undef HVMAX
+#undef V_ZERO
+#undef V_LD
+#undef V_ST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_ADD
+#undef V_SUB
+#undef V_MAX
+#undef V_EXP
+
+/* AVX2: 8 floats, 16 registers; score block 2 keys x 32 queries, accumulate 4 rows x 16 dims. */
+#define SFX avx2
+#define TGT __attribute__((target("avx2,fma")))
+#define VEC __m256
+#define W 8
+#define KR 2
+#define QV 4
+#define PR 4
+#define HVMAX 2
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LD(p) _mm256_loadu_ps(p)
+#define V_ST(p, x) _mm256_storeu_ps(p, x)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_MUL(a, b) _mm256_mul_ps(a, b)
+#define V_ADD(a, b) _mm256_add_ps(a, b)
+#define V_SUB(a, b) _mm256_sub_ps(a, b)
+#define V_MAX(a, b) _mm256_max_ps(a, b)
+#define V_EXP(x) exp256(x)
+#include "attn_internal.h"
+#undef SFX
+#undef TGT
+#undef VEC
+#undef W
+#undef KR
+#undef QV
+#undef PR
+#undef HVMAX
+#undef V_ZERO
+#undef V_LD
+#undef V_ST
+#undef V_SET1
+#undef V_FMA
+#undef V_MUL
+#undef V_ADD
+#undef V_SUB
+#undef V_MAX
+#undef V_EXP
+#endif /* VG_ATTN_X86 */
+
+/* Plain C: one float per "vector"; any head dim. */
+#define SFX scalar
+#define TGT
+#define VEC float
+#define W 1
+#define KR 4
+#define QV 4
+#define PR 4
+#define HVMAX 4
+#define V_ZERO() 0.0f
+#define V_LD(p) (*(p))
+#define V_ST(p, x) (*(p) = (x))
+#define V_SET1(x) (x)
+#define V_FMA(a, b, c) ((a) * (b) + (c))
+#define V_MUL(a, b) ((a) * (b))
+#define V_ADD(a, b) ((a) + (b))
+#define V_SUB(a, b) ((a) - (b))
+#define V_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define V_EXP(x) expf(x)
+#include "attn_internal.h"
+
+/* ---- dispatch ---------------------------------------------------------------------- */
+
+typedef void (*fwd_tile_fn)(float *, float *, const float *, const float *, const float *,
+                            const vg_attn_shape *, int, int64_t, int, int64_t, int64_t);
+typedef void (*dq_tile_fn)(float *, const float *, const float *, const float *, const float *,
+                           const float *, const float *, const vg_attn_shape *, int, int64_t, int,
+                           int64_t, int64_t);
+typedef void (*dkv_tile_fn)(float *, float *, const float *, const float *, const float *,
+                            const float *, const float *, const float *, const vg_attn_shape *, int,
+                            int64_t, int, int64_t, int64_t);
+typedef struct { fwd_tile_fn fwd; dq_tile_fn dq; dkv_tile_fn dkv; } kernels;
+
+/* AVX-512 needs hd % 16 == 0, AVX2 hd % 8 == 0; otherwise the plain C kernels. */
+static kernels pick(int hd) {
+    int lv = vg_cpu_level();
+    (void)lv;
+#ifdef VG_ATTN_X86
+    if (lv >= 3 && hd % 16 == 0) return (kernels){fwd_tile_avx512, bwd_dq_tile_avx512, bwd_dkv_tile_avx512};
+    if (lv >= 2 && hd % 8 == 0) return (kernels){fwd_tile_avx2, bwd_dq_tile_avx2, bwd_dkv_tile_avx2};
+#endif
+    return (kernels){fwd_tile_scalar, bwd_dq_tile_scalar, bwd_dkv_tile_scalar};
+}
+
+void vg_attn(float *out, float *lse, const float *q, const float *k, const float *v,
+             const vg_attn_shape *s) {
+    check_shape(s);
+    if (s->hd > HDMAX) { vg_attn_ref(out, lse, q, k, v, s); return; }
+    kernels kn = pick(s->hd);
+    int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
+OMP_TILES
+    for (int64_t p = 0; p < n; p++) {
+        int h = (int)(p / nt);
+        int64_t i0, k0, k1;
+        int nq;
+        tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
+        key_range(s, i0, &k0, &k1);
+        kn.fwd(out, lse, q, k, v, s, h, i0, nq, k0, k1);
+    }
+}
+
+void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                 const float *lse, const float *q, const float *k, const float *v,
+                 const vg_attn_shape *s) {
+    check_shape(s);
+    VG_ASSERT(lse != NULL);
+    if (s->hd > HDMAX) { vg_attn_bwd_ref(dq, dk, dv, dout, out, lse, q, k, v, s); return; }
+    kernels kn = pick(s->hd);
+    /* pass 1: dq, parallel over (head, query tile) */
+    int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
+OMP_TILES
+    for (int64_t p = 0; p < n; p++) {
+        int h = (int)(p / nt);
+        int64_t i0, k0, k1;
+        int nq;
+        tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
+        key_range(s, i0, &k0, &k1);
+        kn.dq(dq, dout, out, lse, q, k, v, s, h, i0, nq, k0, k1);
+    }
+    /* pass 2: dk, dv, parallel over (head, key tile); each tile visits the queries that see it */
+    int64_t mt = tile_count(s, s->Lk, BK), m = mt * s->H;
+OMP_TILES
+    for (int64_t p = 0; p < m; p++) {
+        int h = (int)(p / mt);
+        int64_t j0, qa, qb;
+        int nk;
+        tile_at(s, s->Lk, BK, p % mt, &j0, &nk);
+        if (s->window < 0) { qa = 0; qb = s->Lq; } else key_range(s, j0, &qa, &qb);
+        kn.dkv(dk, dv, dout, out, lse, q, k, v, s, h, j0, nk, qa, qb);
+    }
+}
+
+/* ---- reference ------------------------------------------------------------------- */
+
 void vg_attn_ref(float *out, float *lse, const float *q, const float *k, const float *v,
                  const vg_attn_shape *s) {
+    check_shape(s);
     int64_t D = (int64_t)s->H * s->hd;
-    double *p = malloc(sizeof(double) * (size_t)s->Lk);
+    double *p = malloc(sizeof(double) * (size_t)(s->Lk ? s->Lk : 1));
+    VG_ASSERT(p != NULL);
     for (int h = 0; h < s->H; h++)
         for (int64_t i = 0; i < s->Lq; i++) {
             int64_t k0, k1;
@@ -42,9 +308,44 @@ void vg_attn_ref(float *out, float *lse, const float *q, const float *k, const f
     free(p);
 }
 
-void vg_attn(float *out, float *lse, const float *q, const float *k, const float *v,
-             const vg_attn_shape *s) {
-    vg_attn_ref(out, lse, q, k, v, s);
+/* Plain FlashAttention-2 backward in double, one query at a time:
+ * P = exp(scale q.k - lse), dV += P dO, dP = dO.V, dS = P (dP - D), D = dO.O,
+ * dQ += scale dS K, dK += scale dS Q. */
+void vg_attn_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out,
+                     const float *lse, const float *q, const float *k, const float *v,
+                     const vg_attn_shape *s) {
+    check_shape(s);
+    VG_ASSERT(lse != NULL);
+    int64_t D = (int64_t)s->H * s->hd, nq = s->Lq * D, nk = s->Lk * D;
+    double *gq = calloc((size_t)(nq ? nq : 1), sizeof(double));
+    double *gk = calloc((size_t)(nk ? nk : 1), sizeof(double));
+    double *gv = calloc((size_t)(nk ? nk : 1), sizeof(double));
+    VG_ASSERT(gq && gk && gv);
+    for (int h = 0; h < s->H; h++) {
+        int64_t ho = (int64_t)h * s->hd;
+        for (int64_t i = 0; i < s->Lq; i++) {
+            int64_t k0, k1;
+            key_range(s, i, &k0, &k1);
+            const float *qi = q + i * D + ho, *doi = dout + i * D + ho, *oi = out + i * D + ho;
+            double Di = 0;
+            for (int c = 0; c < s->hd; c++) Di += (double)doi[c] * oi[c];
+            for (int64_t j = k0; j < k1; j++) {
+                const float *kj = k + j * D + ho, *vj = v + j * D + ho;
+                double sc = 0, dp = 0;
+                for (int c = 0; c < s->hd; c++) { sc += (double)qi[c] * kj[c]; dp += (double)doi[c] * vj[c]; }
+                double pr = exp(sc * s->scale - lse[(int64_t)h * s->Lq + i]);
+                double ds = pr * (dp - Di) * s->scale;
+                for (int c = 0; c < s->hd; c++) {
+                    gv[j * D + ho + c] += pr * doi[c];
+                    gq[i * D + ho + c] += ds * kj[c];
+                    gk[j * D + ho + c] += ds * qi[c];
+                }
+            }
+        }
+    }
+    for (int64_t i = 0; i < nq; i++) dq[i] = (float)gq[i];
+    for (int64_t i = 0; i < nk; i++) { dk[i] = (float)gk[i]; dv[i] = (float)gv[i]; }
+    free(gq); free(gk); free(gv);
 }
 
 double vg_attn_flops(const vg_attn_shape *s) {

@@ -1,0 +1,37 @@
+/* train.h - `vidgen train`: flow-matching training of a vidgen model (DiT + text encoder)
+ * with hand-written backward passes, AdamW, clipping, warmup + cosine LR, EMA, atomic and
+ * resumable checkpoints. Every random draw of step s is a function of (seed, s), so a
+ * resumed run repeats an uninterrupted one step for step, at any thread count. */
+#ifndef VIDGEN_TRAIN_H
+#define VIDGEN_TRAIN_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "vidgen/status.h"
+
+typedef struct {
+    char *model_json;        /* model config.json text (owned) */
+    char data[1024];         /* "shapes", "mnist" or a folder of clips */
+    char out[1024];          /* run folder: ckpt.safetensors, log.jsonl, model/ */
+    char **held_out; int n_held_out;
+    int size, frames, batch, steps, warmup, ckpt_every, log_every;
+    double lr, min_lr_frac, weight_decay, beta1, beta2, grad_clip, ema, image_frac, text_drop, flow_shift;
+    uint64_t seed;
+    double max_minutes;      /* stop (with a checkpoint) after this wall time; 0 = no limit */
+    bool resume, quiet;
+} vg_train_config;
+
+/* Defaults, then the JSON object text over them. Errors name `what` and the key. */
+vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char *what);
+void vg_train_config_free(vg_train_config *c);
+
+typedef struct { int64_t step; double loss, lr, step_s, clips_per_s, grad_norm; } vg_train_log;
+typedef void (*vg_train_log_fn)(void *ctx, const vg_train_log *l);
+
+/* Runs (or resumes) training to c->steps. stop: polled after each step; when it becomes
+ * non-zero a checkpoint is written and VG_ERR_INTERRUPTED returned. losses (optional,
+ * c->steps entries) receives the loss of each step run. */
+vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_log_fn log, void *lctx,
+                       double *losses);
+
+#endif

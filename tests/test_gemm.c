@@ -1,0 +1,176 @@
+/* test_gemm.c - every fast GEMM path (scalar, AVX2, AVX-512, AVX-512 bf16) against the _ref
+ * loops on awkward shapes, for each weight dtype, accumulate on/off and bias on/off; and
+ * bit-identical results for 1 and 2 OpenMP threads (row stripes and column stripes).
+ * Shapes: nt C[M,N] = A[M,K] W[N,K]^T; nn C[M,K] = A[M,N] W[N,K]; tn C[N,K] += A[M,N]^T B[M,K]. */
+#include <stdlib.h>
+#include "test.h"
+#include "vidgen/gemm.h"
+#include "vidgen/rng.h"
+#include "ops/gemm_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static float *rnd(int64_t n, uint64_t seed) {
+    vg_rng r;
+    vg_rng_seed(&r, seed);
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = (float)(2.0 * vg_rng_uniform(&r) - 1.0);
+    return p;
+}
+
+/* Weights in dtype dt (rounded from f32), malloc'd. */
+static void *to_dtype(const float *w, int64_t n, vg_dtype dt) {
+    void *p = malloc((size_t)(n > 0 ? n : 1) * vg_dtype_size(dt));
+    vg_from_f32(p, dt, w, n);
+    return p;
+}
+
+/* Levels this machine runs (forcing a level above the detected one has no effect). */
+static int max_level(void) {
+    vg_cpu_force_level(0);
+    return vg_cpu_level();
+}
+
+/* Tolerances. f32 paths: both sides sum K products in f32 but in different orders (k blocks,
+ * bias/C added first or last), so the rounding difference grows with K: each of the K additions
+ * may round by 2^-24 of a partial sum of size ~sqrt(K) for these [-1,1] inputs. atol = 1e-5 per
+ * 64 terms keeps a ~10x margin over that and still catches any wrong or missing product (>= 1e-2).
+ * bf16 products (vdpbf16ps, level 3 with BF16 weights): A is rounded to bf16 (rel. 2^-9), so
+ * rtol 1e-2 with atol 1e-2 * mean|ref| (outputs near 0 after cancellation). */
+static double f32_atol(int64_t K) { return 1e-5 * (1.0 + (double)K / 64.0); }
+
+static double mean_abs(const float *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += fabs((double)x[i]);
+    return n ? s / (double)n : 0;
+}
+
+static const int64_t shapes[][3] = {
+    {1, 1, 1}, {7, 33, 129}, {33, 7, 130}, {129, 130, 33}, {130, 129, 7}, {1, 300, 17},
+    {33, 40, 600}, {4200, 33, 7}, {7, 700, 33}, {16, 32, 16}, {29, 65, 1100},
+};
+#define NSHAPES ((int)(sizeof(shapes) / sizeof(shapes[0])))
+
+VG_TEST(gemm_nt_matches_ref) {
+    const vg_dtype dts[3] = {VG_DTYPE_F32, VG_DTYPE_F16, VG_DTYPE_BF16};
+    int top = max_level();
+    for (int s = 0; s < NSHAPES; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *a = rnd(M * K, 1 + s), *w = rnd(N * K, 100 + s), *bias = rnd(N, 200 + s);
+        float *c0 = rnd(M * N, 300 + s), *ref = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+        for (int d = 0; d < 3; d++) {
+            void *wd = to_dtype(w, N * K, dts[d]);
+            for (int acc = 0; acc < 2; acc++)
+                for (int hb = 0; hb < 2; hb++) {
+                    memcpy(ref, c0, sizeof(float) * M * N);
+                    vg_matmul_nt_ref(ref, a, wd, dts[d], hb ? bias : NULL, M, N, K, acc);
+                    for (int lvl = 1; lvl <= top + 1; lvl++) { /* top+1: top with bf16 products forced */
+                        vg_cpu_force_level(lvl > top ? top : lvl);
+                        gemm_set_bf16_products(lvl > top ? 1 : 0);
+                        bool bfprod = dts[d] == VG_DTYPE_BF16 && gemm_bf16_products();
+                        if (lvl > top && !bfprod) continue;
+                        memcpy(got, c0, sizeof(float) * M * N);
+                        vg_matmul_nt(got, a, wd, dts[d], hb ? bias : NULL, M, N, K, acc);
+                        char what[128];
+                        snprintf(what, sizeof(what), "nt M=%lld N=%lld K=%lld %s acc=%d bias=%d level %d%s",
+                                 (long long)M, (long long)N, (long long)K, vg_dtype_name(dts[d]), acc, hb,
+                                 lvl > top ? top : lvl, lvl > top ? " (bf16 products)" : "");
+                        bool ok = bfprod ? vg_test_close(__FILE__, __LINE__, what, got, ref, M * N,
+                                                         1e-2 * mean_abs(ref, M * N), 1e-2)
+                                         : vg_test_close(__FILE__, __LINE__, what, got, ref, M * N, f32_atol(K), 1e-4);
+                        if (!ok) { vg_cpu_force_level(0); gemm_set_bf16_products(-1); return; }
+                    }
+                }
+            free(wd);
+        }
+        vg_cpu_force_level(0);
+        gemm_set_bf16_products(-1);
+        free(a); free(w); free(bias); free(c0); free(ref); free(got);
+    }
+}
+
+VG_TEST(gemm_nn_tn_match_ref) {
+    int top = max_level();
+    for (int s = 0; s < NSHAPES; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *a = rnd(M * N, 1 + s), *w = rnd(N * K, 100 + s), *b = rnd(M * K, 150 + s);
+        float *c0 = rnd(M * K, 300 + s), *ref = malloc(sizeof(float) * M * K), *got = malloc(sizeof(float) * M * K);
+        float *t0 = rnd(N * K, 400 + s), *tref = malloc(sizeof(float) * N * K), *tgot = malloc(sizeof(float) * N * K);
+        memcpy(tref, t0, sizeof(float) * N * K);
+        vg_matmul_tn_ref(tref, a, b, M, N, K);
+        for (int acc = 0; acc < 2; acc++) {
+            memcpy(ref, c0, sizeof(float) * M * K);
+            vg_matmul_nn_ref(ref, a, w, M, N, K, acc);
+            for (int lvl = 1; lvl <= top; lvl++) {
+                vg_cpu_force_level(lvl);
+                char what[128];
+                memcpy(got, c0, sizeof(float) * M * K);
+                vg_matmul_nn(got, a, w, M, N, K, acc);
+                snprintf(what, sizeof(what), "nn M=%lld N=%lld K=%lld acc=%d level %d", (long long)M, (long long)N,
+                         (long long)K, acc, lvl);
+                if (!vg_test_close(__FILE__, __LINE__, what, got, ref, M * K, f32_atol(N), 1e-4)) goto out;
+                if (acc) continue;
+                memcpy(tgot, t0, sizeof(float) * N * K);
+                vg_matmul_tn(tgot, a, b, M, N, K);
+                snprintf(what, sizeof(what), "tn M=%lld N=%lld K=%lld level %d", (long long)M, (long long)N,
+                         (long long)K, lvl);
+                if (!vg_test_close(__FILE__, __LINE__, what, tgot, tref, N * K, f32_atol(M), 1e-4)) goto out;
+            }
+        }
+    out:
+        vg_cpu_force_level(0);
+        free(a); free(w); free(b); free(c0); free(ref); free(got); free(t0); free(tref); free(tgot);
+        if (vg_test_failed()) return;
+    }
+}
+
+VG_TEST(gemm_k0_gives_bias) {
+    float bias[3] = {1, 2, 3}, c[6] = {9, 9, 9, 9, 9, 9}, w[1] = {0}, a[1] = {0};
+    vg_matmul_nt(c, a, w, VG_DTYPE_F32, bias, 2, 3, 0, false);
+    for (int i = 0; i < 6; i++) CHECK(c[i] == bias[i % 3]);
+}
+
+/* 1 vs 2 threads: bit-identical. (7, 300, 129) takes column stripes, (130, 70, 129) row stripes. */
+VG_TEST(gemm_threads_bit_identical) {
+#ifdef _OPENMP
+    const int64_t sh[2][3] = {{130, 70, 129}, {7, 300, 529}};
+    const vg_dtype dts[3] = {VG_DTYPE_F32, VG_DTYPE_F16, VG_DTYPE_BF16};
+    int top = max_level(), saved = omp_get_max_threads();
+    for (int s = 0; s < 2; s++) {
+        int64_t M = sh[s][0], N = sh[s][1], K = sh[s][2];
+        size_t big = (size_t)(M > N ? M : N) * (size_t)(K > N ? K : N);
+        float *a = rnd(M * K, 5), *w = rnd(N * K, 6), *bias = rnd(N, 7), *out[2];
+        out[0] = malloc(sizeof(float) * big);
+        out[1] = malloc(sizeof(float) * big);
+        for (int lvl = 1; lvl <= top + 1; lvl++) { /* top+1: bf16 products forced on */
+            vg_cpu_force_level(lvl > top ? top : lvl);
+            gemm_set_bf16_products(lvl > top ? 1 : 0);
+            for (int op = 0; op < 5; op++) {
+                void *wd = op < 3 ? to_dtype(w, N * K, dts[op]) : NULL;
+                size_t n = op == 3 ? (size_t)(M * N) /* nn: A[M,K]->C[M,N] via N:=K */ : op == 4 ? (size_t)(K * M) : (size_t)(M * N);
+                for (int t = 0; t < 2; t++) {
+                    omp_set_num_threads(t + 1);
+                    for (size_t i = 0; i < n; i++) out[t][i] = 0.5f;
+                    if (op < 3) vg_matmul_nt(out[t], a, wd, dts[op], bias, M, N, K, true);
+                    else if (op == 3) vg_matmul_nn(out[t], a, w, M, K, N, false); /* A[M,K] W[K,N] */
+                    else vg_matmul_tn(out[t], w, a, N, K, M);                    /* W[N,K]^T A[N,M]: M=N rows */
+                }
+                omp_set_num_threads(saved);
+                free(wd);
+                if (memcmp(out[0], out[1], n * sizeof(float)) != 0) {
+                    size_t i = 0;
+                    while (out[0][i] == out[1][i]) i++;
+                    vg_cpu_force_level(0);
+                    gemm_set_bf16_products(-1);
+                    CHECKF(0, "op %d level %d M=%lld N=%lld K=%lld: 1 vs 2 threads differ at %zu: %.9g vs %.9g", op,
+                           lvl, (long long)M, (long long)N, (long long)K, i, out[0][i], out[1][i]);
+                }
+            }
+        }
+        vg_cpu_force_level(0);
+        gemm_set_bf16_products(-1);
+        free(a); free(w); free(bias); free(out[0]); free(out[1]);
+    }
+#endif
+}

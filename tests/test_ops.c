@@ -1,0 +1,178 @@
+/* test_ops.c - elementwise/row kernels against PyTorch vectors (tests/ref/ops.bin, written by
+ * tests/ref/gen_ops.py) and every _bwd against central finite differences.
+ * Tolerances: forward 1e-5 abs + 1e-4 rel (f32, different summation order than torch);
+ * grads 1e-4 abs + 1e-3 rel (backward formulas reorder sums over the row). */
+#include <stdlib.h>
+#include "ref.h"
+#include "test.h"
+#include "vidgen/ops.h"
+#include "vidgen/rng.h"
+
+#define N 7
+#define D 33
+static const char *REF = "tests/ref/ops.bin";
+
+static float *zeros(int64_t n) { return calloc((size_t)n, sizeof(float)); }
+
+VG_TEST(ops_layernorm_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    const float *x = vg_ref_get(r, "layernorm_affine.in0", NULL), *w = vg_ref_get(r, "layernorm_affine.p0", NULL),
+                *b = vg_ref_get(r, "layernorm_affine.p1", NULL), *rr = vg_ref_get(r, "layernorm_affine.r", NULL);
+    CHECK(x && w && b && rr);
+    float y[N * D], mean[N], rstd[N], *dx = zeros(N * D), *dw = zeros(D), *db = zeros(D);
+    vg_layernorm(y, mean, rstd, x, w, b, N, D, 1e-6f);
+    CHECK_CLOSE("ln out", y, vg_ref_get(r, "layernorm_affine.out", NULL), N * D, 1e-5, 1e-4);
+    vg_layernorm_bwd(dx, dw, db, rr, x, w, mean, rstd, N, D);
+    CHECK_CLOSE("ln dx", dx, vg_ref_get(r, "layernorm_affine.din0", NULL), N * D, 1e-4, 1e-3);
+    CHECK_CLOSE("ln dw", dw, vg_ref_get(r, "layernorm_affine.dp0", NULL), D, 1e-4, 1e-3);
+    CHECK_CLOSE("ln db", db, vg_ref_get(r, "layernorm_affine.dp1", NULL), D, 1e-4, 1e-3);
+    /* no affine */
+    const float *x2 = vg_ref_get(r, "layernorm.in0", NULL), *r2 = vg_ref_get(r, "layernorm.r", NULL);
+    float *dx2 = zeros(N * D);
+    vg_layernorm(y, mean, rstd, x2, NULL, NULL, N, D, 1e-6f);
+    CHECK_CLOSE("ln0 out", y, vg_ref_get(r, "layernorm.out", NULL), N * D, 1e-5, 1e-4);
+    vg_layernorm_bwd(dx2, NULL, NULL, r2, x2, NULL, mean, rstd, N, D);
+    CHECK_CLOSE("ln0 dx", dx2, vg_ref_get(r, "layernorm.din0", NULL), N * D, 1e-4, 1e-3);
+    free(dx); free(dw); free(db); free(dx2); vg_ref_free(r);
+}
+
+VG_TEST(ops_rmsnorm_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    const float *x = vg_ref_get(r, "rmsnorm.in0", NULL), *w = vg_ref_get(r, "rmsnorm.p0", NULL), *rr = vg_ref_get(r, "rmsnorm.r", NULL);
+    float y[N * D], rstd[N], *dx = zeros(N * D), *dw = zeros(D);
+    vg_rmsnorm(y, rstd, x, w, N, D, 1e-6f);
+    CHECK_CLOSE("rms out", y, vg_ref_get(r, "rmsnorm.out", NULL), N * D, 1e-5, 1e-4);
+    vg_rmsnorm_bwd(dx, dw, rr, x, w, rstd, N, D);
+    CHECK_CLOSE("rms dx", dx, vg_ref_get(r, "rmsnorm.din0", NULL), N * D, 1e-4, 1e-3);
+    CHECK_CLOSE("rms dw", dw, vg_ref_get(r, "rmsnorm.dp0", NULL), D, 1e-4, 1e-3);
+    free(dx); free(dw); vg_ref_free(r);
+}
+
+VG_TEST(ops_activations_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    float y[N * D], *dx = zeros(N * D);
+    const float *x = vg_ref_get(r, "gelu_tanh.in0", NULL);
+    vg_gelu_tanh(y, x, N * D);
+    CHECK_CLOSE("gelu", y, vg_ref_get(r, "gelu_tanh.out", NULL), N * D, 1e-5, 1e-4);
+    vg_gelu_tanh_bwd(dx, vg_ref_get(r, "gelu_tanh.r", NULL), x, N * D);
+    CHECK_CLOSE("gelu dx", dx, vg_ref_get(r, "gelu_tanh.din0", NULL), N * D, 1e-5, 1e-4);
+    memset(dx, 0, sizeof(float) * N * D);
+    x = vg_ref_get(r, "silu.in0", NULL);
+    vg_silu(y, x, N * D);
+    CHECK_CLOSE("silu", y, vg_ref_get(r, "silu.out", NULL), N * D, 1e-5, 1e-4);
+    vg_silu_bwd(dx, vg_ref_get(r, "silu.r", NULL), x, N * D);
+    CHECK_CLOSE("silu dx", dx, vg_ref_get(r, "silu.din0", NULL), N * D, 1e-5, 1e-4);
+    vg_softmax(y, vg_ref_get(r, "softmax.in0", NULL), N, D);
+    CHECK_CLOSE("softmax", y, vg_ref_get(r, "softmax.out", NULL), N * D, 1e-6, 1e-4);
+    free(dx); vg_ref_free(r);
+}
+
+VG_TEST(ops_modulate_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    const float *x = vg_ref_get(r, "modulate.in0", NULL), *sh = vg_ref_get(r, "modulate.p0", NULL),
+                *sc = vg_ref_get(r, "modulate.p1", NULL), *rr = vg_ref_get(r, "modulate.r", NULL);
+    float y[N * D], *dx = zeros(N * D), *dsh = zeros(D), *dsc = zeros(D);
+    vg_modulate(y, x, sh, sc, N, D);
+    CHECK_CLOSE("mod out", y, vg_ref_get(r, "modulate.out", NULL), N * D, 1e-5, 1e-5);
+    vg_modulate_bwd(dx, dsh, dsc, rr, x, sc, N, D);
+    CHECK_CLOSE("mod dx", dx, vg_ref_get(r, "modulate.din0", NULL), N * D, 1e-5, 1e-4);
+    CHECK_CLOSE("mod dshift", dsh, vg_ref_get(r, "modulate.dp0", NULL), D, 1e-5, 1e-4);
+    CHECK_CLOSE("mod dscale", dsc, vg_ref_get(r, "modulate.dp1", NULL), D, 1e-5, 1e-4);
+    free(dx); free(dsh); free(dsc); vg_ref_free(r);
+}
+
+VG_TEST(ops_rope3d_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    int64_t n;
+    const float *x = vg_ref_get(r, "rope3d.in0", &n);
+    CHECK(x && n == 24 * 64);
+    float *y = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n);
+    memcpy(y, x, sizeof(float) * n);
+    vg_rope3d(y, 3, 2, 4, 2, 32, 10000.0, 0);
+    CHECK_CLOSE("rope out", y, vg_ref_get(r, "rope3d.out", NULL), n, 1e-5, 1e-5);
+    memcpy(g, vg_ref_get(r, "rope3d.r", NULL), sizeof(float) * n);
+    vg_rope3d_bwd(g, 3, 2, 4, 2, 32, 10000.0, 0);
+    CHECK_CLOSE("rope dx", g, vg_ref_get(r, "rope3d.din0", NULL), n, 1e-5, 1e-5);
+    /* f_offset shifts the temporal angle: frames 1..2 with offset 1 equal frames 1..2 of the full grid */
+    memcpy(y, x + 8 * 64, sizeof(float) * 16 * 64);
+    vg_rope3d(y, 2, 2, 4, 2, 32, 10000.0, 1);
+    CHECK_CLOSE("rope offset", y, vg_ref_get(r, "rope3d.out", NULL) + 8 * 64, 16 * 64, 1e-5, 1e-5);
+    free(y); free(g); vg_ref_free(r);
+}
+
+VG_TEST(ops_patchify_roundtrip) {
+    int64_t C = 3, F = 2, H = 6, W = 10;
+    int64_t n = C * F * H * W;
+    float *x = malloc(sizeof(float) * n), *t = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)i;
+    for (int chl = 0; chl < 2; chl++) {
+        vg_patchify(t, x, C, F, H, W, 2, 2, chl);
+        /* token 0 (f=0,hi=0,wi=0): feature of c=1,q=1,r=0 is x[1][0][1][0] */
+        int64_t fi = chl ? (1 * 2 + 0) * C + 1 : (1 * 2 + 1) * 2 + 0;
+        CHECK(t[fi] == x[((1 * F + 0) * H + 1) * W + 0]);
+        /* token of (f=1,hi=2,wi=3) is index (1*3+2)*5+3 */
+        int64_t l = (1 * 3 + 2) * 5 + 3;
+        CHECK(t[l * 12 + 0] == x[((0 * F + 1) * H + 4) * W + 6]);
+        vg_unpatchify(y, t, C, F, H, W, 2, 2, chl);
+        CHECK(memcmp(x, y, sizeof(float) * n) == 0);
+    }
+    free(x); free(t); free(y);
+}
+
+/* Finite-difference check of layernorm/rmsnorm/gelu bwd on fresh random data (eps 1e-3, double loss). */
+typedef void (*fwd_fn)(float *y, const float *x, const float *w, int64_t n, int64_t d);
+static void ln_f(float *y, const float *x, const float *w, int64_t n, int64_t d) { vg_layernorm(y, NULL, NULL, x, w, w + d, n, d, 1e-6f); }
+static void rms_f(float *y, const float *x, const float *w, int64_t n, int64_t d) { vg_rmsnorm(y, NULL, x, w, n, d, 1e-6f); }
+
+static double lossf(fwd_fn f, const float *x, const float *w, const float *r, int64_t n, int64_t d) {
+    float *y = malloc(sizeof(float) * n * d);
+    f(y, x, w, n, d);
+    double L = 0;
+    for (int64_t i = 0; i < n * d; i++) L += (double)r[i] * y[i];
+    free(y);
+    return L;
+}
+
+VG_TEST(ops_norm_bwd_finite_differences) {
+    int64_t n = 5, d = 17;
+    vg_rng g; vg_rng_seed(&g, 3);
+    float x[5 * 17], w[34], r[5 * 17];
+    for (int i = 0; i < n * d; i++) { x[i] = (float)vg_rng_normal(&g); r[i] = (float)vg_rng_normal(&g); }
+    for (int i = 0; i < 2 * d; i++) w[i] = (float)vg_rng_normal(&g);
+    for (int which = 0; which < 2; which++) {
+        fwd_fn f = which ? rms_f : ln_f;
+        float y[5 * 17], mean[5], rstd[5], dx[5 * 17] = {0}, dw[34] = {0};
+        if (which) { vg_rmsnorm(y, rstd, x, w, n, d, 1e-6f); vg_rmsnorm_bwd(dx, dw, r, x, w, rstd, n, d); }
+        else { vg_layernorm(y, mean, rstd, x, w, w + d, n, d, 1e-6f); vg_layernorm_bwd(dx, dw, dw + d, r, x, w, mean, rstd, n, d); }
+        for (int i = 0; i < n * d; i += 3) {
+            float s = x[i]; double e = 1e-3;
+            x[i] = s + (float)e; double lp = lossf(f, x, w, r, n, d);
+            x[i] = s - (float)e; double lm = lossf(f, x, w, r, n, d);
+            x[i] = s;
+            double fd = (lp - lm) / (2 * e);
+            CHECKF(fabs(fd - dx[i]) <= 1e-2 * fabs(fd) + 2e-3, "%s dx[%d]: fd %g vs %g", which ? "rms" : "ln", i, fd, dx[i]);
+        }
+        for (int j = 0; j < (which ? d : 2 * d); j += 2) {
+            float s = w[j]; double e = 1e-3;
+            w[j] = s + (float)e; double lp = lossf(f, x, w, r, n, d);
+            w[j] = s - (float)e; double lm = lossf(f, x, w, r, n, d);
+            w[j] = s;
+            double fd = (lp - lm) / (2 * e);
+            CHECKF(fabs(fd - dw[j]) <= 1e-2 * fabs(fd) + 2e-3, "%s dw[%d]: fd %g vs %g", which ? "rms" : "ln", j, fd, dw[j]);
+        }
+    }
+}
+
+VG_TEST(ops_act_bwd_finite_differences) {
+    float x[64], dg[64] = {0}, ds[64] = {0}, one[64], yp, ym;
+    for (int i = 0; i < 64; i++) { x[i] = -4.0f + i * 0.127f; one[i] = 1.0f; }
+    vg_gelu_tanh_bwd(dg, one, x, 64);
+    vg_silu_bwd(ds, one, x, 64);
+    for (int i = 0; i < 64; i++) {
+        float a = x[i] + 1e-3f, b = x[i] - 1e-3f;
+        vg_gelu_tanh(&yp, &a, 1); vg_gelu_tanh(&ym, &b, 1);
+        CHECKF(fabs((yp - ym) / (a - b) - dg[i]) < 2e-3, "gelu' at %g", x[i]);
+        vg_silu(&yp, &a, 1); vg_silu(&ym, &b, 1);
+        CHECKF(fabs((yp - ym) / (a - b) - ds[i]) < 2e-3, "silu' at %g", x[i]);
+    }
+}
