@@ -268,3 +268,41 @@ VG_TEST(wan_dit_diffusers_name_map) {
     CHECK(!vg_wan_dit_name_diffusers(out, sizeof(out), "blocks.0.bogus.weight"));
     CHECK(!vg_wan_dit_name_diffusers(out, sizeof(out), "nothing"));
 }
+
+VG_TEST(wan_extra_tensor_reported) {
+    const char *cd = comfy_dir(), *d = vg_test_tmpdir();
+    CHECK(cd);
+    char src[700], dst[700], *out = NULL;
+    snprintf(src, sizeof(src), "%s/wan2.1_t2v_1.3B_fp16.safetensors", cd);
+    snprintf(dst, sizeof(dst), "%s/wan_extra.safetensors", d);
+    vg_st_file *f = NULL;
+    CHECK_OK(vg_st_open(&f, src));
+    vg_st_writer *w = vg_st_writer_new();
+    CHECK(w);
+    for (int64_t i = 0; i < vg_st_count(f); i++) {
+        const vg_tensor *t = vg_st_at(f, i);
+        CHECK_OK(vg_st_writer_add(w, vg_st_name(f, i), t->dtype, t->ndim, t->shape, t->data));
+    }
+    float z[4] = {0};
+    CHECK_OK(vg_st_writer_add(w, "model.diffusion_model.bogus.weight", VG_DTYPE_F32, 1, (int64_t[]){4}, z));
+    CHECK_OK(vg_st_writer_meta(w, "config", vg_st_metadata(f, "config")));
+    CHECK_OK(vg_st_writer_save(w, dst));
+    vg_st_writer_free(w);
+    vg_st_close(f);
+    vg_wan_files *wf = NULL;
+    CHECK_OK(vg_wan_files_open(&wf, dst));
+    vg_dit_config c;
+    vg_wan_names nm;
+    char prefix[64], names[256];
+    vg_dit m;
+    CHECK_OK(vg_wan_dit_detect(&c, &nm, prefix, sizeof(prefix), wf));
+    CHECK(strcmp(prefix, "model.diffusion_model.") == 0 && nm == VG_WAN_NAMES_OFFICIAL);
+    CHECK_OK(vg_wan_dit_load(&m, &c, wf, nm, prefix));
+    CHECKF(vg_wan_files_unused(wf, names, sizeof(names)) == 1 && strstr(names, "model.diffusion_model.bogus.weight"), "%s", names);
+    vg_dit_free(&m);
+    vg_wan_files_close(wf);
+    int rc = vg_test_sh(&out, "%s --diffusion-model %s --text-encoder %s/umt5_xxl_fp16.safetensors --vae %s/wan_2.1_vae.safetensors "
+                        "-p 'a cat' --frames 1 -W 16 -H 16 --steps 1 -t 1 -q --out %s/extra", bin(), dst, cd, cd, d);
+    CHECKF(rc == 0 && strstr(out, "warning") && strstr(out, "1 unexpected tensor") && strstr(out, "bogus.weight"), "rc %d: %s", rc, out);
+    free(out);
+}
