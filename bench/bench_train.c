@@ -221,7 +221,12 @@ void bench_train(void) {
 
     double one = vidgen_step_s(&cfg, 1, 1, meas > 3 ? 3 : meas);
     if (one > 0) {
-        bench_record("train clips/s, default model (1 thr)", B / one, "clips/s", NULL, 0);
+        /* 1 thread: the steadiest comparison on a shared machine (no thread waits for a busy core) */
+        double theirs1 = 0;
+        if (have_torch && torch_step_s(1, 1, meas > 3 ? 3 : meas, &theirs1, &tparams, why, sizeof(why)) == 0)
+            bench_record("train clips/s, default model (1 thr)", B / one, "clips/s", "PyTorch 1.13 same model", B / theirs1);
+        else
+            bench_record("train clips/s, default model (1 thr)", B / one, "clips/s", NULL, 0);
         bench_record("train step speedup, 2 thr vs 1 thr", one / ours, "x", "target", 1.8);
     }
 out:
