@@ -208,8 +208,8 @@ void bench_train(void) {
         bench_record("train clips/s, default model (2 thr)", B / ours, "clips/s", NULL, 0);
     }
 
-    /* FLOPs per clip: forward + backward = 3 x forward; shape-world captions are 11 or 13 tokens */
-    double fl = 3.0 * (vg_dit_flops(&dc, cfg.frames, cfg.size, cfg.size, dc.window) + t5_flops(&tc, 12.0));
+    /* FLOPs per clip: forward + backward = 3 x forward; shape-world captions are 10 to 13 tokens */
+    double fl = 3.0 * (vg_dit_flops(&dc, cfg.frames, cfg.size, cfg.size, dc.window) + t5_flops(&tc, 11.5));
     double gf = fl * B / ours * 1e-9, peak = gemm_peak(threads);
     printf("  FLOPs per training clip: %.3f GFLOP (3 x forward)\n", fl * 1e-9);
     bench_record("GEMM peak vg_matmul_nt 2048x512x512 f32 (2 thr)", peak, "GFLOP/s", NULL, 0);

@@ -9,7 +9,7 @@ tokens per frame, L = F*S tokens, D dim, T text_len, N text tokens, h heads, hd 
 
   /usr/bin/python3 tests/ref/torch_model.py --config models/configs/default.train.json --steps 6 --threads 2
 prints one JSON line: {"clips_per_s": .., "step_s": .., "params": .., ...} (median of the steps after
---warmup). Data: random clips in [-1,1] and random captions of the shape world's length (11 or 13
+--warmup). Data: random clips in [-1,1] and random captions of the shape world's length (10 to 13
 tokens, 1 when the caption is dropped); vidgen renders real shape clips (see docs/bench.md).
 """
 import argparse
@@ -333,9 +333,9 @@ def main():
     times = []
     for step in range(a.warmup + a.steps):
         t0 = time.perf_counter()
-        # data: clips in [-1,1]; captions of 11 or 13 tokens (1 = "</s>" when dropped)
+        # data: clips in [-1,1]; captions of 10..13 tokens (1 = "</s>" when dropped)
         x0 = torch.rand(B, 3, Fr, size, size) * 2 - 1
-        n = torch.where(torch.rand(B) < text_drop, 1, torch.where(torch.rand(B) < 0.5, 11, 13))
+        n = torch.where(torch.rand(B) < text_drop, 1, torch.randint(10, 14, (B,)))
         mask = (torch.arange(T)[None, :] < n[:, None]).long()
         ids = torch.randint(3, V, (B, T)) * mask
         # flow matching: s = shift(sigmoid(N(0,1))), x_s = (1-s) x0 + s eps
