@@ -336,13 +336,13 @@ static void print_table(FILE *fp, const job *jobs, int n, bool dry) {
         const job *j = &jobs[i];
         char t[32] = "-", fr[16] = "-";
         double sec = dry ? j->est_seconds : j->seconds;
-        if (sec > 0) snprintf(t, sizeof(t), "%.2fs", sec);
+        if (sec > 0) snprintf(t, sizeof(t), sec < 10 ? "%.3fs" : "%.1fs", sec);
         if (j->frames) snprintf(fr, sizeof(fr), "%d", j->frames);
         if (dry && j->status == J_WOULD_RENDER) total += sec;
         fprintf(fp, "%3d  %-*s  %-12s %6s %9s  %s\n", i + 1, nw, j->name[0] ? j->name : j->where, STATUS_NAME[j->status], fr, t,
                 j->status == J_FAILED ? j->err.msg : "");
     }
-    if (dry) fprintf(fp, "estimated total: %.1fs on this machine\n", total);
+    if (dry) fprintf(fp, "estimated total: %.3gs on this machine\n", total);
 }
 
 /* ---- the command ---------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -526,6 +527,9 @@ int gen_render(const gen_plan *pl, const vg_model *m, const char *dir, const cJS
     cJSON_AddNumberToObject(tm, "denoise_s", st->denoise_s);
     cJSON_AddNumberToObject(tm, "total_s", st->total_s);
     cJSON_AddNumberToObject(meta, "estimated_memory_bytes", (double)pl->need_bytes);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) /* the process's peak so far (Linux: KiB) */
+        cJSON_AddNumberToObject(meta, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
     time_t now = time(NULL);
     char tbuf[64];
     strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
