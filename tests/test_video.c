@@ -362,3 +362,104 @@ VG_TEST(video_sheet_layout) {
     CHECK(vg_sheet_make(&s, &sw, &sh, clip, 0, 4, 3, 0, 1) == VG_ERR_ARG);
     free(clip);
 }
+
+/* ---- the CLI: --format, --fps, --sheet, Y4M on stdout ---------------------------------- */
+
+static const char *vbin(void) {
+    const char *b = getenv("VIDGEN_BIN");
+    return b && *b ? b : "build/vidgen";
+}
+
+VG_TEST(video_cli_formats_match_frames) {
+    const char *d = vg_test_tmpdir();
+    char *o = NULL, p[800];
+    const int F = 6, W = 32, H = 32;
+    int rc = vg_test_sh(&o, "%s --model models/tiny -t 1 -q -p 'a big red ball moving right on a blue background' --frames %d --steps 2 "
+                            "--upscale 2 --fps 12 --format apng,gif,y4m420 --sheet --out %s/fmt", vbin(), F, d);
+    CHECKF(rc == 0, "rc %d %s", rc, o);
+    free(o);
+    uint8_t *clip = malloc((size_t)F * W * H * 3);
+    for (int f = 0; f < F; f++) {
+        uint8_t *img;
+        int w, h;
+        snprintf(p, sizeof(p), "%s/fmt/frame_%04d.png", d, f + 1);
+        CHECK_OK(vg_png_read(p, &img, &w, &h));
+        CHECK(w == W && h == H);
+        memcpy(clip + (size_t)f * W * H * 3, img, (size_t)W * H * 3);
+        free(img);
+    }
+    /* APNG: the frames exactly, 12 fps */
+    char *data = NULL;
+    size_t n = 0;
+    snprintf(p, sizeof(p), "%s/fmt/clip.apng", d);
+    CHECK_OK(vg_file_read(p, &data, &n));
+    uint8_t *back = NULL;
+    int gw, gh, dn, dd;
+    const char *why = "";
+    int64_t gf = apng_read((const uint8_t *)data, n, &back, &gw, &gh, &dn, &dd, &why);
+    CHECKF(gf == F && gw == W && gh == H && dn == 100 && dd == 1200, "apng: %lld frames %dx%d delay %d/%d (%s)", (long long)gf, gw, gh, dn, dd, why);
+    CHECK(memcmp(back, clip, (size_t)F * W * H * 3) == 0);
+    free(back);
+    free(data);
+    /* GIF: the quantised frames exactly, delay round(100/12) = 8 cs */
+    snprintf(p, sizeof(p), "%s/fmt/clip.gif", d);
+    CHECK_OK(vg_file_read(p, &data, &n));
+    const uint8_t *g = (const uint8_t *)data;
+    size_t pos = 13 + 768 + 19;
+    uint8_t *idx = malloc((size_t)W * H), *want = malloc((size_t)W * H);
+    for (int f = 0; f < F; f++) {
+        CHECK(g[pos] == 0x21 && (g[pos + 4] | g[pos + 5] << 8) == 8);
+        pos += 8 + 10;
+        int clears = 0, mb = g[pos++];
+        CHECK(lzw_decode(idx, (size_t)W * H, g, n, &pos, mb, &clears));
+        vg_gif_quantize(want, clip + (size_t)f * W * H * 3, W, H);
+        CHECKF(memcmp(idx, want, (size_t)W * H) == 0, "gif frame %d", f);
+    }
+    free(idx);
+    free(want);
+    free(data);
+    /* Y4M 4:2:0 file and the same stream on stdout */
+    snprintf(p, sizeof(p), "%s/fmt/clip.y4m", d);
+    CHECK_OK(vg_file_read(p, &data, &n));
+    CHECK(!strncmp(data, "YUV4MPEG2 W32 H32 F12:1 Ip A1:1 C420jpeg\n", 41));
+    const size_t fb = 6 + (size_t)W * H * 3 / 2;
+    CHECK(n == 41 + F * fb);
+    for (int f = 0; f < F; f++) {
+        const uint8_t *Y = (const uint8_t *)data + 41 + f * fb + 6;
+        for (int i = 0; i < W * H; i++) {
+            uint8_t ycc[3];
+            vg_rgb_to_ycbcr601(ycc, clip + ((size_t)f * W * H + i) * 3);
+            CHECKF(Y[i] == ycc[0], "y4m frame %d pixel %d: Y %d, want %d", f, i, Y[i], ycc[0]);
+        }
+    }
+    char *sto = NULL;
+    rc = vg_test_sh(&sto, "%s --model models/tiny -t 1 -q -p 'a big red ball moving right on a blue background' --frames %d --steps 2 "
+                          "--upscale 2 --fps 12 --format y4m420 --out - 2>/dev/null | cmp - %s/fmt/clip.y4m", vbin(), F, d);
+    CHECKF(rc == 0, "stdout stream differs from clip.y4m: %s", sto);
+    free(sto);
+    free(data);
+    /* the contact sheet holds the frames; the metadata records the outputs */
+    uint8_t *sheet;
+    int sw, sh;
+    snprintf(p, sizeof(p), "%s/fmt/sheet.png", d);
+    CHECK_OK(vg_png_read(p, &sheet, &sw, &sh));
+    CHECK(sw == 3 * (W + 1) + 1 && sh == 2 * (H + 1) + 1);
+    CHECK(memcmp(sheet + ((size_t)(1 + H + 1) * sw + 1) * 3, clip + (size_t)3 * W * H * 3, (size_t)W * 3) == 0); /* frame 4, row 0 */
+    free(sheet);
+    free(clip);
+    snprintf(p, sizeof(p), "%s/fmt/vidgen.json", d);
+    CHECK_OK(vg_file_read(p, &data, &n));
+    CHECKF(strstr(data, "\"fps\":\t12") && strstr(data, "\"apng\"") && strstr(data, "\"y4m420\"") && strstr(data, "\"sheet\":\t\"sheet.png\"") &&
+           strstr(data, "\"gif_delay_cs\":\t8"), "metadata: %s", data);
+    free(data);
+    /* --overwrite without formats removes the old clip files; bad formats are usage errors */
+    rc = vg_test_sh(&o, "%s --model models/tiny -t 1 -q -p 'a red ball' --frames 2 --steps 1 --out %s/fmt --overwrite && ls %s/fmt", vbin(), d, d);
+    CHECKF(rc == 0 && !strstr(o, "clip.") && !strstr(o, "sheet"), "rc %d %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s --model models/tiny -q -p 'a red ball' --format mp4 --out %s/f2", vbin(), d);
+    CHECKF(rc == 2 && strstr(o, "unknown format 'mp4'"), "rc %d %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s --model models/tiny -q -p 'a red ball' --format gif --out -", vbin());
+    CHECKF(rc == 2 && strstr(o, "Y4M only"), "rc %d %s", rc, o);
+    free(o);
+}
