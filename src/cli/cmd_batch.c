@@ -427,6 +427,7 @@ int vg_cmd_batch(int argc, char **argv) {
             else if (!ms->ok) { j->bad = true; j->err = ms->err; }
             else if (gen_plan_make(&pl, &j->s, &ms->m, &j->err)) j->bad = true;
             else {
+                if (j->s.set[S_THREADS]) cli_set_threads((int)j->s.num[S_THREADS]);
                 pl.quiet = true; /* batch reports per job */
                 j->frames = pl.p.frames;
                 j->meta = gen_plan_meta(&pl, &ms->m);
@@ -444,7 +445,6 @@ int vg_cmd_batch(int argc, char **argv) {
                     j->est_seconds = spf * vg_dit_flops(&ms->m.dcfg, pl.p.frames, pl.p.height, pl.p.width, pl.p.window) *
                                      (pl.p.cfg_scale != 1.0f ? 2 : 1) * pl.p.steps;
                 } else {
-                    if (j->s.set[S_THREADS]) cli_set_threads((int)j->s.num[S_THREADS]);
                     if (!quiet) fprintf(stderr, "vidgen batch: [%d/%d] %s: %d frames %dx%d, %d steps\n", i + 1, n, j->name,
                                         pl.p.frames, pl.p.width, pl.p.height, pl.p.steps);
                     j->status = J_RUNNING;
