@@ -81,7 +81,7 @@ test-deps: deps
 bench-deps: deps
 	$(call apt_install,$(BENCH_PKGS))
 
-test: test-deps $(BUILD)/vidgen $(BUILD)/vidgen_tests
+test: test-deps data $(BUILD)/vidgen $(BUILD)/vidgen_tests
 	VIDGEN_BIN=$(BUILD)/vidgen ./$(BUILD)/vidgen_tests
 
 asan:

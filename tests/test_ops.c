@@ -176,3 +176,79 @@ VG_TEST(ops_act_bwd_finite_differences) {
         CHECKF(fabs((yp - ym) / (a - b) - ds[i]) < 2e-3, "silu' at %g", x[i]);
     }
 }
+
+/* ---- fast kernels against their plain _ref twins on awkward shapes, 1 and 2 threads ---- */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+static void fill(float *p, int64_t n, uint64_t seed) { for (int64_t i = 0; i < n; i++) p[i] = 1.5f * vg_philox_normal(seed, 3, (uint64_t)i) + 0.2f; }
+
+VG_TEST(ops_fast_vs_ref_awkward_shapes) {
+    const int64_t Ns[] = {1, 7, 33, 129}, Ds[] = {1, 7, 33, 129};
+    for (int a = 0; a < 4; a++)
+        for (int bb = 0; bb < 4; bb++) {
+            int64_t n = Ns[a], d = Ds[bb], nd = n * d;
+            float *x = malloc(sizeof(float) * nd), *g = malloc(sizeof(float) * nd), *w = malloc(sizeof(float) * d * 3);
+            float *y1 = malloc(sizeof(float) * nd), *y2 = malloc(sizeof(float) * nd), *m1 = malloc(sizeof(float) * n), *m2 = malloc(sizeof(float) * n);
+            float *r1 = malloc(sizeof(float) * n), *r2 = malloc(sizeof(float) * n);
+            float *dx1 = calloc((size_t)nd, sizeof(float)), *dx2 = calloc((size_t)nd, sizeof(float));
+            float *dw1 = calloc((size_t)d * 2, sizeof(float)), *dw2 = calloc((size_t)d * 2, sizeof(float));
+            fill(x, nd, (uint64_t)(a * 4 + bb)); fill(g, nd, 99); fill(w, 3 * d, 7);
+            char what[64];
+            snprintf(what, sizeof(what), "layernorm %lldx%lld", (long long)n, (long long)d);
+            vg_layernorm(y1, m1, r1, x, w, w + d, n, d, 1e-6f); vg_layernorm_ref(y2, m2, r2, x, w, w + d, n, d, 1e-6f);
+            CHECK_CLOSE(what, y1, y2, nd, 1e-5, 1e-4);
+            vg_layernorm_bwd(dx1, dw1, dw1 + d, g, x, w, m1, r1, n, d); vg_layernorm_bwd_ref(dx2, dw2, dw2 + d, g, x, w, m2, r2, n, d);
+            CHECK_CLOSE(what, dx1, dx2, nd, 1e-4, 1e-3);
+            CHECK_CLOSE(what, dw1, dw2, 2 * d, 1e-4, 1e-3);
+            memset(dx1, 0, sizeof(float) * nd); memset(dx2, 0, sizeof(float) * nd);
+            memset(dw1, 0, sizeof(float) * d); memset(dw2, 0, sizeof(float) * d);
+            snprintf(what, sizeof(what), "rmsnorm %lldx%lld", (long long)n, (long long)d);
+            vg_rmsnorm(y1, r1, x, w, n, d, 1e-6f); vg_rmsnorm_ref(y2, r2, x, w, n, d, 1e-6f);
+            CHECK_CLOSE(what, y1, y2, nd, 1e-5, 1e-4);
+            vg_rmsnorm_bwd(dx1, dw1, g, x, w, r1, n, d); vg_rmsnorm_bwd_ref(dx2, dw2, g, x, w, r2, n, d);
+            CHECK_CLOSE(what, dx1, dx2, nd, 1e-4, 1e-3);
+            CHECK_CLOSE(what, dw1, dw2, d, 1e-4, 1e-3);
+            vg_gelu_tanh(y1, x, nd); vg_gelu_tanh_ref(y2, x, nd); CHECK_CLOSE("gelu", y1, y2, nd, 1e-6, 1e-5);
+            vg_silu(y1, x, nd); vg_silu_ref(y2, x, nd); CHECK_CLOSE("silu", y1, y2, nd, 1e-6, 1e-5);
+            vg_softmax(y1, x, n, d); vg_softmax_ref(y2, x, n, d); CHECK_CLOSE("softmax", y1, y2, nd, 1e-7, 1e-5);
+            vg_modulate(y1, x, w, w + d, n, d); vg_modulate_ref(y2, x, w, w + d, n, d); CHECK_CLOSE("modulate", y1, y2, nd, 0, 0);
+            free(x); free(g); free(w); free(y1); free(y2); free(m1); free(m2); free(r1); free(r2);
+            free(dx1); free(dx2); free(dw1); free(dw2);
+        }
+    /* RoPE: F=1 and F=17 grids, odd grids, hd 16/32/128 */
+    const int hds[] = {16, 32, 128};
+    for (int k = 0; k < 3; k++)
+        for (int64_t F = 1; F <= 17; F += 16) {
+            int64_t Hg = 3, Wg = 5, H = 2, n = F * Hg * Wg * H * hds[k];
+            float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+            fill(a, n, 5); memcpy(b, a, sizeof(float) * n);
+            vg_rope3d(a, F, Hg, Wg, (int)H, hds[k], 10000.0, 2); vg_rope3d_ref(b, F, Hg, Wg, (int)H, hds[k], 10000.0, 2);
+            CHECK_CLOSE("rope3d", a, b, n, 1e-5, 1e-5);
+            free(a); free(b);
+        }
+}
+
+VG_TEST(ops_bit_identical_across_threads) {
+#ifdef _OPENMP
+    int64_t n = 129, d = 130, nd = n * d;
+    float *x = malloc(sizeof(float) * nd), *g = malloc(sizeof(float) * nd), *w = malloc(sizeof(float) * 2 * d);
+    float *out[2], *dx[2], *dw[2], m[2][129], r[2][129];
+    fill(x, nd, 1); fill(g, nd, 2); fill(w, 2 * d, 3);
+    int nt = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        out[t] = malloc(sizeof(float) * nd); dx[t] = calloc((size_t)nd, sizeof(float)); dw[t] = calloc((size_t)2 * d, sizeof(float));
+        vg_layernorm(out[t], m[t], r[t], x, w, w + d, n, d, 1e-6f);
+        vg_layernorm_bwd(dx[t], dw[t], dw[t] + d, g, x, w, m[t], r[t], n, d);
+        vg_rmsnorm_bwd(dx[t], dw[t], g, x, w, r[t], n, d);
+        vg_modulate_bwd(dx[t], dw[t], dw[t] + d, g, x, w, n, d);
+    }
+    omp_set_num_threads(nt);
+    CHECK(memcmp(out[0], out[1], sizeof(float) * nd) == 0);
+    CHECK(memcmp(dx[0], dx[1], sizeof(float) * nd) == 0);
+    CHECK(memcmp(dw[0], dw[1], sizeof(float) * 2 * d) == 0);
+    for (int t = 0; t < 2; t++) { free(out[t]); free(dx[t]); free(dw[t]); }
+    free(x); free(g); free(w);
+#endif
+}

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include "vidgen/dit.h"
 #include "vidgen/t5.h"
-#include "vidgen/words.h"
+#include "vidgen/tokenizer.h"
 
 typedef struct {
     int width, height, frames, steps, window;
@@ -23,7 +23,8 @@ typedef struct {
     vg_t5_config tcfg;
     vg_t5 t5;                    /* views into t5_params */
     float *t5_params;            /* [vg_t5_param_count] owned */
-    vg_vocab vocab;
+    char **vocab; int n_vocab;   /* config.json "vocabulary" (ids 0..2 are <pad> </s> <unk>) */
+    vg_wordtok *tok;             /* word tokenizer over vocab[3..] */
     vg_model_defaults def;
     int train_frames, train_size;
     char hash[17];               /* FNV-1a 64 of model.safetensors, hex */
@@ -41,8 +42,11 @@ void vg_model_close(vg_model *m);
  * <exe>/../share/vidgen/models/default, VG_DATADIR/models/default. */
 vg_status vg_model_find_default(char *out, size_t n);
 
-/* Text states for a prompt: ctx [text_len, text_dim] (zero-padded past the real tokens).
- * unknown: see vg_words_encode. */
+/* Prompt -> ids [text_len] (padded with 0) and the count of real tokens incl. </s>.
+ * unknown (may be NULL): malloc'd report of words outside the vocabulary with their nearest
+ * known words (NULL when none). VG_ERR_ARG when the prompt has more words than text_len - 1. */
+vg_status vg_model_tokenize(const vg_model *m, const char *prompt, int32_t *ids, int *n_ids, char **unknown);
+/* Text states for a prompt: ctx [text_len, text_dim] (zero-padded past the real tokens). */
 vg_status vg_model_encode_text(const vg_model *m, const char *prompt, float *ctx, char **unknown);
 
 #endif

@@ -48,4 +48,19 @@ void vg_softmax(float *out, const float *x, int64_t N, int64_t n);
 void vg_patchify(float *tok, const float *x, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw, int chlast);
 void vg_unpatchify(float *x, const float *tok, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw, int chlast);
 
+/* Plain reference twins (serial, double accumulation, obvious formulas), tested against the
+ * kernels above on awkward shapes in tests/test_ops.c. Same argument order. */
+void vg_layernorm_ref(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                      int64_t N, int64_t dim, float eps);
+void vg_layernorm_bwd_ref(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w,
+                          const float *mean, const float *rstd, int64_t N, int64_t dim);
+void vg_rmsnorm_ref(float *out, float *rstd, const float *x, const float *w, int64_t N, int64_t dim, float eps);
+void vg_rmsnorm_bwd_ref(float *dx, float *dw, const float *dout, const float *x, const float *w,
+                        const float *rstd, int64_t N, int64_t dim);
+void vg_gelu_tanh_ref(float *out, const float *x, int64_t n);
+void vg_silu_ref(float *out, const float *x, int64_t n);
+void vg_softmax_ref(float *out, const float *x, int64_t N, int64_t n);
+void vg_modulate_ref(float *out, const float *x, const float *shift, const float *scale, int64_t N, int64_t dim);
+void vg_rope3d_ref(float *x, int64_t F, int64_t Hg, int64_t Wg, int H, int hd, double theta, int64_t f_offset);
+
 #endif

@@ -45,13 +45,19 @@ static vg_status parse_config(vg_model *m, const char *json, const char *what) {
     /* vocabulary */
     it = cJSON_GetObjectItemCaseSensitive(root, "vocabulary");
     if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) < 4) { st = vg_fail(VG_ERR_FORMAT, "%s: \"vocabulary\" must be an array of words", what); goto out; }
-    m->vocab.n = cJSON_GetArraySize(it);
-    if (m->vocab.n > m->tcfg.vocab) { st = vg_fail(VG_ERR_FORMAT, "%s: %d words but the text encoder has %lld embedding rows", what, m->vocab.n, (long long)m->tcfg.vocab); goto out; }
-    m->vocab.words = calloc((size_t)m->vocab.n, sizeof(char *));
-    for (int i = 0; i < m->vocab.n; i++) {
+    m->n_vocab = cJSON_GetArraySize(it);
+    if (m->n_vocab > m->tcfg.vocab) { st = vg_fail(VG_ERR_FORMAT, "%s: %d words but the text encoder has %lld embedding rows", what, m->n_vocab, (long long)m->tcfg.vocab); goto out; }
+    m->vocab = calloc((size_t)m->n_vocab, sizeof(char *));
+    for (int i = 0; i < m->n_vocab; i++) {
         const cJSON *w = cJSON_GetArrayItem(it, i);
         if (!cJSON_IsString(w)) { st = vg_fail(VG_ERR_FORMAT, "%s: vocabulary entry %d is not a string", what, i); goto out; }
-        m->vocab.words[i] = strdup(w->valuestring);
+        m->vocab[i] = strdup(w->valuestring);
+    }
+    if (strcmp(m->vocab[0], "<pad>") || strcmp(m->vocab[1], "</s>") || strcmp(m->vocab[2], "<unk>")) {
+        st = vg_fail(VG_ERR_FORMAT, "%s: the vocabulary must start with \"<pad>\", \"</s>\", \"<unk>\"", what); goto out;
+    }
+    if ((st = vg_wordtok_new(&m->tok, (const char *const *)m->vocab + 3, m->n_vocab - 3))) {
+        st = vg_fail(st, "%s: vocabulary: %s", what, vg_last_error()); goto out;
     }
     /* defaults */
     vg_model_defaults *df = &m->def;
@@ -206,7 +212,9 @@ void vg_model_close(vg_model *m) {
     vg_dit_free(&m->dit);
     vg_t5_free(&m->t5);
     free(m->t5_params);
-    vg_vocab_free(&m->vocab);
+    for (int i = 0; i < m->n_vocab; i++) free(m->vocab[i]);
+    free(m->vocab);
+    vg_wordtok_free(m->tok);
     free(m->config_json);
     memset(m, 0, sizeof(*m));
 }
@@ -241,11 +249,33 @@ vg_status vg_model_find_default(char *out, size_t n) {
                    "executable and in " VG_DATADIR "/models); use --model DIR");
 }
 
+vg_status vg_model_tokenize(const vg_model *m, const char *prompt, int32_t *ids, int *n_ids, char **unknown) {
+    int T = m->dcfg.text_len;
+    vg_tok_result r = {0};
+    if (unknown) *unknown = NULL;
+    vg_status st = vg_wordtok_encode(m->tok, prompt, T, &r);
+    if (st) return st;
+    if (r.n_truncated > 0) {
+        vg_tok_result_free(&r);
+        return vg_fail(VG_ERR_ARG, "prompt has more than %d words (the model's text length)", T - 1);
+    }
+    memset(ids, 0, sizeof(int32_t) * (size_t)T);
+    memcpy(ids, r.ids, sizeof(int32_t) * (size_t)r.n);
+    *n_ids = (int)r.n;
+    if (unknown && r.n_unknown > 0) {
+        size_t need = vg_tok_result_describe(&r, NULL, 0) + 1;
+        *unknown = malloc(need);
+        if (*unknown) vg_tok_result_describe(&r, *unknown, need);
+    }
+    vg_tok_result_free(&r);
+    return VG_OK;
+}
+
 vg_status vg_model_encode_text(const vg_model *m, const char *prompt, float *ctx, char **unknown) {
     int T = m->dcfg.text_len, n = 0;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)T);
     if (!ids) return vg_fail(VG_ERR_OOM, "out of memory");
-    vg_status st = vg_words_encode(&m->vocab, prompt, ids, T, &n, unknown);
+    vg_status st = vg_model_tokenize(m, prompt, ids, &n, unknown);
     if (!st) {
         memset(ctx, 0, sizeof(float) * (size_t)T * m->dcfg.text_dim);
         st = vg_t5_forward(ctx, NULL, &m->t5, ids, n);

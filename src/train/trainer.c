@@ -322,7 +322,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
             if ((st = vg_dataset_sample(ds, (uint64_t)(step * B + b), x0 + b * n1, cap, sizeof(cap)))) goto out;
             if (uni(rs, (uint64_t)step, 8 * b + 0) < c->text_drop) cap[0] = 0;
             char *unk = NULL;
-            if ((st = vg_words_encode(&s.m.vocab, cap, ids + b * T, (int)T, &nids[b], &unk))) goto out;
+            if ((st = vg_model_tokenize(&s.m, cap, ids + b * T, &nids[b], &unk))) goto out;
             if (unk) { st = vg_fail(VG_ERR_FORMAT, "caption \"%s\" has words outside the model's vocabulary: %s", cap, unk); free(unk); goto out; }
         }
         /* -- text encoder forward (real tokens only), zero padding to text_len */
