@@ -334,6 +334,11 @@ VG_TEST(longclip_measured_memory_per_frame) {
         cJSON_Delete(j);
     }
     double ms = (rss[1] - rss[0]) / (fr[1] - fr[0]), es = (est[1] - est[0]) / (fr[1] - fr[0]);
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer's shadow memory and redzones more than double the heap: only the sign */
+    CHECKF(ms > 0.75 * es, "measured %.0f bytes/frame vs estimated %.0f", ms, es);
+    return;
+#endif
     CHECKF(ms > 0.75 * es && ms < 1.25 * es, "measured %.0f bytes/frame vs estimated %.0f", ms, es);
 }
 

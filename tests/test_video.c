@@ -129,6 +129,8 @@ VG_TEST(video_apng_reads_back_exactly) {
         CHECKF(gf == f && gw == w && gh == h, "%dx%dx%lld: read %lld frames %dx%d (%s)", w, h, (long long)f, (long long)gf, gw, gh, why);
         CHECKF(memcmp(back, clip, (size_t)(f * w * h * 3)) == 0, "%dx%d: pixels differ", w, h);
         CHECKF(dn == 100 && dd == 1250, "delay %d/%d, want 100/1250", dn, dd);
+        free(back);
+        back = NULL;
         /* one flipped byte inside the first fcTL must break its CRC */
         d[8 + 25 + 20 + 8 + 4] ^= 1;
         CHECK(apng_read(d, n, &back, &gw, &gh, &dn, &dd, &why) < 0);
