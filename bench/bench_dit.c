@@ -4,7 +4,7 @@
  * show that the temporal window makes the cost grow linearly with the clip length.
  * Model: models/default when present, else the default architecture
  * (models/configs/default.train.json) with random weights - the cost does not depend on the weights.
- * Legend: F frames, H W pixels. docs/bench.md explains each figure. */
+ * Legend: F frames, H W pixels. the README (Performance) explains each figure. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>

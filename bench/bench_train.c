@@ -3,7 +3,7 @@
  * the PyTorch yardstick tests/ref/torch_model.py (same model, batch, clip, threads; CPU fp32).
  * Steady state = median step time after warm-up steps. Also the achieved GFLOP/s (3 x forward
  * FLOPs per clip) against the GEMM peak measured in the same run, and the 2- vs 1-thread speedup.
- * Legend: B batch, F frames, H W pixels, N caption tokens. docs/bench.md explains each figure. */
+ * Legend: B batch, F frames, H W pixels, N caption tokens. the README (Performance) explains each figure. */
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* report.c - `vidgen score` output: a human-readable table, two clips side by side, and a
  * JSON object per clip (each metric: raw value(s) and a 0..1 score, higher is better).
- * No reference; the field names are documented in docs/score.md. */
+ * No reference; the field names are documented in the README (Scoring). */
 #include <math.h>
 #include <string.h>
 #include "vidgen/score.h"

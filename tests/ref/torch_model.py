@@ -10,7 +10,7 @@ tokens per frame, L = F*S tokens, D dim, T text_len, N text tokens, h heads, hd 
   /usr/bin/python3 tests/ref/torch_model.py --config models/configs/default.train.json --steps 6 --threads 2
 prints one JSON line: {"clips_per_s": .., "step_s": .., "params": .., ...} (median of the steps after
 --warmup). Data: random clips in [-1,1] and random captions of the shape world's length (10 to 13
-tokens, 1 when the caption is dropped); vidgen renders real shape clips (see docs/bench.md).
+tokens, 1 when the caption is dropped); vidgen renders real shape clips (see the README (Performance)).
 """
 import argparse
 import json
