@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "ref.h"
 #include "test.h"
+#include "vidgen/gemm.h"
 #include "vidgen/ops.h"
 #include "vidgen/rng.h"
 
@@ -251,4 +252,33 @@ VG_TEST(ops_bit_identical_across_threads) {
     for (int t = 0; t < 2; t++) { free(out[t]); free(dx[t]); free(dw[t]); }
     free(x); free(g); free(w);
 #endif
+}
+
+/* ---- matmul and patchify against PyTorch (F.linear with grads; Conv3d with kernel = stride) ---- */
+
+VG_TEST(ops_linear_and_patchify_vs_torch) {
+    vg_ref *r = vg_ref_load(REF); CHECK(r);
+    const float *x = vg_ref_get(r, "linear.in0", NULL), *W = vg_ref_get(r, "linear.p0", NULL),
+                *b = vg_ref_get(r, "linear.p1", NULL), *g = vg_ref_get(r, "linear.r", NULL);
+    CHECK(x && W && b && g);
+    float y[7 * 5], dx[7 * 33], dW[5 * 33] = {0};
+    vg_matmul_nt(y, x, W, VG_DTYPE_F32, b, 7, 5, 33, false);
+    CHECK_CLOSE("linear out", y, vg_ref_get(r, "linear.out", NULL), 35, 1e-5, 1e-4);
+    vg_matmul_nn(dx, g, W, 7, 5, 33, false);
+    CHECK_CLOSE("linear dx", dx, vg_ref_get(r, "linear.din0", NULL), 7 * 33, 1e-5, 1e-4);
+    vg_matmul_tn(dW, g, x, 7, 5, 33);
+    CHECK_CLOSE("linear dW", dW, vg_ref_get(r, "linear.dp0", NULL), 5 * 33, 1e-5, 1e-4);
+    int64_t n;
+    const float *clip = vg_ref_get(r, "patchify.in", &n);
+    CHECK(clip && n == 3 * 2 * 6 * 10);
+    float tok[360], back[360], conv[30 * 4];
+    vg_patchify(tok, clip, 3, 2, 6, 10, 2, 2, 0);
+    CHECK_CLOSE("patchify (c,q,r)", tok, vg_ref_get(r, "patchify.cqr", NULL), 360, 0, 0);
+    vg_matmul_nt(conv, tok, vg_ref_get(r, "patchify.conv_w", NULL), VG_DTYPE_F32, NULL, 30, 4, 12, false);
+    CHECK_CLOSE("patch embedding = conv3d", conv, vg_ref_get(r, "patchify.conv_out", NULL), 120, 1e-5, 1e-4);
+    vg_patchify(tok, clip, 3, 2, 6, 10, 2, 2, 1);
+    CHECK_CLOSE("patchify (q,r,c)", tok, vg_ref_get(r, "patchify.qrc", NULL), 360, 0, 0);
+    vg_unpatchify(back, vg_ref_get(r, "patchify.qrc", NULL), 3, 2, 6, 10, 2, 2, 1);
+    CHECK_CLOSE("unpatchify", back, clip, 360, 0, 0);
+    vg_ref_free(r);
 }

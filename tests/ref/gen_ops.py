@@ -66,5 +66,24 @@ def rope(x):
 xr = torch.randn(F * Hg * Wg, H * hd)
 grads("rope3d", rope, [xr])
 
+# Linear y = x W^T + b (vg_matmul_nt) and its grads (vg_matmul_nn for dx, vg_matmul_tn for dW)
+xm = torch.randn(7, 33)
+Wm = torch.randn(5, 33)
+bm = torch.randn(5)
+grads("linear", lambda x, W, b: torch.nn.functional.linear(x, W, b), [xm], [Wm, bm])
+
+# patchify: clip [C,F,H,W] -> tokens [F*Hg*Wg, C*ph*pw]; feature order (c,q,r) as the flattened
+# Conv3d weight, and (q,r,c) as Wan's unpatchify
+C, Fr, Hh, Ww, ph, pw = 3, 2, 6, 10, 2, 2
+xc = torch.randn(C, Fr, Hh, Ww)
+t6 = xc.reshape(C, Fr, Hh // ph, ph, Ww // pw, pw)           # c f hi q wi r
+T["patchify.in"] = xc
+T["patchify.cqr"] = t6.permute(1, 2, 4, 0, 3, 5).reshape(Fr * (Hh // ph) * (Ww // pw), C * ph * pw)
+T["patchify.qrc"] = t6.permute(1, 2, 4, 3, 5, 0).reshape(Fr * (Hh // ph) * (Ww // pw), C * ph * pw)
+# the Conv3d (kernel = stride = patch) equals the GEMM on cqr tokens
+wconv = torch.randn(4, C, 1, ph, pw)
+T["patchify.conv_w"] = wconv
+T["patchify.conv_out"] = torch.nn.functional.conv3d(xc[None], wconv, stride=(1, ph, pw))[0].permute(1, 2, 3, 0).reshape(-1, 4)
+
 refvec.write(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ops.bin"), T)
 print("wrote ops.bin with", len(T), "tensors")
