@@ -1,15 +1,10 @@
 /* cmd_generate.c - `vidgen --prompt TEXT ...`: flags and --config into settings (model defaults <
  * --config JSON < flags), then the shared plan and render of gen_common.c (memory check,
  * generation, PNG frames, clip files, vidgen.json written last, atomically). */
-#include <dirent.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
 #include "gen_common.h"
