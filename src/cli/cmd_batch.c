@@ -315,10 +315,17 @@ static int write_index(const char *out, const char *jobs_path, const job *jobs, 
     }
     cJSON *sum = cJSON_AddObjectToObject(o, "summary");
     for (int k = 0; k < 5; k++) cJSON_AddNumberToObject(sum, STATUS_NAME[k], cnt[k]);
-    char *js = cJSON_Print(o), path[4200];
+    char *js = cJSON_Print(o), path[4200], tmp[4300];
     snprintf(path, sizeof(path), "%s/batch.json", out);
-    int rc = js && !vg_file_write_atomic(path, js, strlen(js)) ? 0 : 1;
-    if (rc) fprintf(stderr, "vidgen: warning: %s\n", js ? vg_last_error() : "out of memory writing batch.json");
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    /* temporary file + rename, so readers never see half an index; no fsync: the index is
+     * rebuilt by every run, and each clip's own vidgen.json (fsynced) decides resumption */
+    FILE *fp = js ? fopen(tmp, "w") : NULL;
+    bool ok = fp && fputs(js, fp) >= 0;
+    ok = fp && !fclose(fp) && ok && !rename(tmp, path);
+    if (!ok) unlink(tmp);
+    int rc = ok ? 0 : 1;
+    if (rc) fprintf(stderr, "vidgen: warning: cannot write %s: %s\n", path, js ? strerror(errno) : "out of memory");
     free(js);
     cJSON_Delete(o);
     return rc;

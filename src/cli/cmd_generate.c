@@ -1,15 +1,10 @@
 /* cmd_generate.c - `vidgen --prompt TEXT ...`: flags and --config into settings (model defaults <
  * --config JSON < flags), then the shared plan and render of gen_common.c (memory check,
  * generation, PNG frames, clip files, vidgen.json written last, atomically). */
-#include <dirent.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
 #include "gen_common.h"
@@ -30,14 +25,14 @@ static const char *HELP =
     "  vidgen -p \"a red ball moving right on a black background\" --init-frames clip/ --frames 90 --out more/\n"
     "      continue clip/ (its frames come first, unchanged) up to 90 frames\n"
     "  vidgen -p \"a red ball bouncing on a blue background\" --format y4m --out - | ffmpeg -i - ball.mp4\n"
-    "      stream the clip to ffmpeg; --format apng,gif --sheet writes clip.apng, clip.gif, sheet.png\n"
+    "      stream to ffmpeg; --format apng,gif --sheet writes clip.apng, clip.gif and sheet.png\n"
     "  vidgen --config settings.json --steps 30\n"
     "      settings from a JSON file (keys as below, e.g. {\"prompt\": \"...\", \"frames\": 30}); flags win\n"
     "\n"
     "Options (defaults come from the model's config.json):\n"
     "  -p, --prompt TEXT          what to show (required)\n"
     "  -n, --negative-prompt TEXT what to steer away from (classifier-free guidance)\n"
-    "      --frames N             number of frames (alias --video-frames)\n"
+    "      --frames N             number of frames, init frames included (alias --video-frames)\n"
     "  -W, --width W, -H, --height H   frame size in pixels (multiples of the model's patch)\n"
     "      --steps N              denoising steps\n"
     "      --cfg-scale F          guidance scale (1 = no guidance)\n"
@@ -50,6 +45,13 @@ static const char *HELP =
     "  -o, --out DIR              output folder (default: out)\n"
     "      --overwrite            replace frames already in DIR\n"
     "      --upscale N            write frames N times larger (nearest neighbour)\n"
+    "      --format LIST          also write clip files: apng | gif | y4m (C444) | y4m420 (C420jpeg),\n"
+    "                             comma-separated; with --out - one y4m stream goes to stdout\n"
+    "      --fps F                frame rate of the clip files and the metadata (default: the model's)\n"
+    "      --sheet                also write sheet.png, every frame on one contact sheet\n"
+    "      --init-frames PATH     continue the frames of a vidgen folder, or start from one PNG:\n"
+    "                             they become the output's first frames, unchanged\n"
+    "      --init-count N         use only the last N frames of --init-frames\n"
     "      --max-memory SIZE      refuse runs estimated above SIZE (e.g. 2G)\n"
     "  -t, --threads N            OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet                no progress output\n"
