@@ -7,6 +7,10 @@
 #define VIDGEN_OPS_H
 #include <stdint.h>
 
+/* Work (elements) below which a kernel runs on one thread: an OpenMP region costs more than
+ * it saves on tiny tensors. Results do not depend on it (iterations are independent). */
+#define VG_PAR_MIN 32768
+
 /* LayerNorm over dim; w/b may be NULL (no affine). mean/rstd [N] may be NULL. */
 void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
                   const float *b, int64_t N, int64_t dim, float eps);

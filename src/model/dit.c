@@ -349,7 +349,7 @@ static void linear_bwd(float *dx, bool dx_acc, vg_w gW, vg_w gb, const float *dy
     if (gW.d) vg_matmul_tn((float *)gW.d, dy, x, M, N, K);
     if (gb.d) {
         float *db = gb.d;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (M * N > VG_PAR_MIN)
         for (int64_t j = 0; j < N; j++) {
             double s = 0;
             for (int64_t i = 0; i < M; i++) s += dy[i * N + j];
@@ -360,17 +360,17 @@ static void linear_bwd(float *dx, bool dx_acc, vg_w gW, vg_w gb, const float *dy
 
 /* out = x + y * g (g [D] per sample), rows L per sample */
 static void gate_add(float *out, const float *x, const float *y, const float *g, int64_t L, int64_t D) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < D; j++) out[i * D + j] = x[i * D + j] + y[i * D + j] * g[j];
 }
 
 /* dy = dout * g; dg += colsum(dout * y) */
 static void gate_bwd(float *dy, float *dg, const float *dout, const float *y, const float *g, int64_t L, int64_t D) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < D; j++) dy[i * D + j] = dout[i * D + j] * g[j];
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
     for (int64_t j = 0; j < D; j++) {
         double s = 0;
         for (int64_t i = 0; i < L; i++) s += (double)dout[i * D + j] * y[i * D + j];
@@ -379,7 +379,7 @@ static void gate_bwd(float *dy, float *dg, const float *dout, const float *y, co
 }
 
 static void ln_recompute(float *out, const float *x, const float *m, const float *r, int64_t N, int64_t D) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * D > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < D; j++) out[i * D + j] = (x[i * D + j] - m[i]) * r[i];
 }
@@ -480,7 +480,7 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
                     k->ckn + b * T * D, k->cv + b * T * D, &ca);
         linear(k->ca_y, k->co, w->ca_o_w, w->ca_o_b, BL, D, D);
         if (dbg && dbg->block_ca) memcpy(dbg->block_ca[i], k->ca_y, sizeof(float) * L * D);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (BL * D > VG_PAR_MIN)
         for (int64_t j = 0; j < BL * D; j++) k->x2[j] = k->x1[j] + k->ca_y[j];
         /* FFN */
         vg_layernorm(k->a2, k->ln2_m, k->ln2_r, k->x2, NULL, NULL, BL, D, c->eps);

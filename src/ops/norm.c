@@ -7,7 +7,7 @@
 
 void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
                   const float *b, int64_t N, int64_t dim, float eps) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * dim;
         double s = 0, s2 = 0;
@@ -29,7 +29,7 @@ void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const fl
 
 void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const float *x,
                       const float *w, const float *mean, const float *rstd, int64_t N, int64_t dim) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * dim, *gi = dout + i * dim;
         float m = mean[i], r = rstd[i];
@@ -46,7 +46,7 @@ void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const 
         }
     }
     if (dw || db) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
         for (int64_t j = 0; j < dim; j++) {
             double sw = 0, sb = 0;
             for (int64_t i = 0; i < N; i++) {
@@ -61,7 +61,7 @@ void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const 
 }
 
 void vg_rmsnorm(float *out, float *rstd, const float *x, const float *w, int64_t N, int64_t dim, float eps) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * dim;
         double s2 = 0;
@@ -75,7 +75,7 @@ void vg_rmsnorm(float *out, float *rstd, const float *x, const float *w, int64_t
 
 void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, const float *w,
                     const float *rstd, int64_t N, int64_t dim) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * dim, *gi = dout + i * dim;
         float r = rstd[i];
@@ -86,7 +86,7 @@ void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, con
         for (int64_t j = 0; j < dim; j++) di[j] += r * ((w ? gi[j] * w[j] : gi[j]) - xi[j] * c);
     }
     if (dw) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
         for (int64_t j = 0; j < dim; j++) {
             double s = 0;
             for (int64_t i = 0; i < N; i++) s += (double)dout[i * dim + j] * x[i * dim + j] * rstd[i];
@@ -96,7 +96,7 @@ void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, con
 }
 
 void vg_softmax(float *out, const float *x, int64_t N, int64_t n) {
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * n > VG_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         const float *xi = x + i * n;
         float *oi = out + i * n, mx = -INFINITY;

@@ -5,7 +5,7 @@
 
 static void permute(float *tok, float *x, int to_tokens, int64_t C, int64_t F, int64_t H, int64_t W, int ph, int pw, int chlast) {
     int64_t Hg = H / ph, Wg = W / pw, P = C * ph * pw;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (F * Hg * Wg * P > VG_PAR_MIN)
     for (int64_t l = 0; l < F * Hg * Wg; l++) {
         int64_t f = l / (Hg * Wg), hi = (l / Wg) % Hg, wi = l % Wg;
         for (int64_t c = 0; c < C; c++)

@@ -22,7 +22,7 @@ static void rope_apply(float *x, int64_t F, int64_t Hg, int64_t Wg, int H, int h
         om[p] = pow(theta, -2.0 * j / Da);
         ax[p] = a;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (N * D > VG_PAR_MIN)
     for (int64_t l = 0; l < N; l++) {
         int64_t pos[3] = {l / (Hg * Wg) + f_off, (l / Wg) % Hg, l % Wg};
         double cs[512], sn[512];
