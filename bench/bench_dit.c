@@ -30,20 +30,6 @@ static void set_threads(int t) {
 #endif
 }
 
-/* Records the 1-minute load average (the machine is shared) and warns when it exceeds the cores. */
-static void note_load(const char *section) {
-    double la[1];
-    char name[96];
-    if (getloadavg(la, 1) != 1) return;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    snprintf(name, sizeof(name), "load average (1 min) at start of %s", section);
-    bench_record(name, la[0], "", NULL, 0);
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    if (la[0] > cores && !(wp && *wp))
-        printf("  busy machine (load %.1f on %ld cores): OpenMP threads spin at barriers while the other cores are "
-               "taken, so 2-thread figures suffer; compare with OMP_WAIT_POLICY=passive\n", la[0], cores);
-}
-
 /* models/default, or the default architecture with random weights; *which names it. */
 static vg_status open_model(vg_model *m, const char **which) {
     if (vg_model_open(m, DEFAULT_MODEL) == VG_OK) { *which = DEFAULT_MODEL; return VG_OK; }
@@ -91,7 +77,7 @@ static double gen_seconds(const vg_model *m, const vg_gen_params *base, int F, i
 }
 
 void bench_dit(void) {
-    note_load("dit");
+    bench_note_load("dit");
     const int threads = 2, F = 30, scale_steps = 5;
     vg_model m;
     const char *which = NULL;

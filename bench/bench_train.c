@@ -55,20 +55,6 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-/* Records the 1-minute load average (the machine is shared) and warns when it exceeds the cores. */
-static void note_load(const char *section) {
-    double la[1];
-    char name[96];
-    if (getloadavg(la, 1) != 1) return;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    snprintf(name, sizeof(name), "load average (1 min) at start of %s", section);
-    bench_record(name, la[0], "", NULL, 0);
-    const char *wp = getenv("OMP_WAIT_POLICY");
-    if (la[0] > cores && !(wp && *wp))
-        printf("  busy machine (load %.1f on %ld cores): OpenMP threads spin at barriers while the other cores are "
-               "taken, so 2-thread figures suffer; compare with OMP_WAIT_POLICY=passive\n", la[0], cores);
-}
-
 /* ---------------------------------------------------------------- vidgen's trainer */
 
 typedef struct { double step_s[MAX_STEPS]; int n; } step_log;
@@ -168,7 +154,7 @@ static double gemm_peak(int threads) {
 /* ---------------------------------------------------------------- the section */
 
 void bench_train(void) {
-    note_load("train");
+    bench_note_load("train");
     const int threads = 2;
     const int warm = env_int("VG_BENCH_TRAIN_WARMUP", 2), meas = env_int("VG_BENCH_TRAIN_STEPS", 4);
     char *json = NULL;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "bench.h"
 
 #define MAXF 256
@@ -28,6 +29,20 @@ double bench_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Records the 1-minute load average (the machine is shared) and warns when it exceeds the cores. */
+void bench_note_load(const char *section) {
+    double la[1];
+    char name[96];
+    if (getloadavg(la, 1) != 1) return;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(name, sizeof(name), "load average (1 min) at start of %s", section);
+    bench_record(name, la[0], "", NULL, 0);
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    if (la[0] > cores && !(wp && *wp))
+        printf("  busy machine (load %.1f on %ld cores): OpenMP threads spin at barriers while the other cores are "
+               "taken, so 2-thread figures suffer; compare with OMP_WAIT_POLICY=passive\n", la[0], cores);
 }
 
 double bench_time(void (*fn)(void *), void *ctx, int reps) {

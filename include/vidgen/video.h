@@ -22,6 +22,11 @@ void vg_apng_delay(double fps, uint16_t *num, uint16_t *den);
  * image (IDAT), so viewers without APNG show the first frame. Every frame is a full
  * RGB image (fcTL dispose NONE, blend SOURCE). *out malloc'd (caller frees).
  * VG_ERR_ARG (sizes, fps), VG_ERR_OOM. */
+/* An encoder of a clip [F][H][W][3] into a malloc'd file image (APNG, GIF). */
+typedef vg_status (*vg_video_encode_fn)(uint8_t **out, size_t *n, const uint8_t *clip, int64_t f, int w, int h, double fps);
+/* Encodes with enc and writes path atomically; errors are prefixed with the path. */
+vg_status vg_video_write_encoded(const char *path, vg_video_encode_fn enc, const uint8_t *clip, int64_t f, int w,
+                                 int h, double fps);
 vg_status vg_apng_encode(uint8_t **out, size_t *n, const uint8_t *clip, int64_t f, int w, int h, double fps);
 /* Encodes, then writes path atomically (vg_file_write_atomic). Errors name the path. */
 vg_status vg_apng_write(const char *path, const uint8_t *clip, int64_t f, int w, int h, double fps);

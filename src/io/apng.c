@@ -142,10 +142,11 @@ out:
     return st;
 }
 
-vg_status vg_apng_write(const char *path, const uint8_t *clip, int64_t f, int w, int h, double fps) {
+vg_status vg_video_write_encoded(const char *path, vg_video_encode_fn enc, const uint8_t *clip, int64_t f, int w,
+                                 int h, double fps) {
     uint8_t *d;
     size_t n;
-    vg_status st = vg_apng_encode(&d, &n, clip, f, w, h, fps);
+    vg_status st = enc(&d, &n, clip, f, w, h, fps);
     if (st) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", vg_last_error());
@@ -154,4 +155,8 @@ vg_status vg_apng_write(const char *path, const uint8_t *clip, int64_t f, int w,
     st = vg_file_write_atomic(path, d, n);
     free(d);
     return st;
+}
+
+vg_status vg_apng_write(const char *path, const uint8_t *clip, int64_t f, int w, int h, double fps) {
+    return vg_video_write_encoded(path, vg_apng_encode, clip, f, w, h, fps);
 }

@@ -209,15 +209,5 @@ out:
 }
 
 vg_status vg_gif_write(const char *path, const uint8_t *clip, int64_t f, int w, int h, double fps) {
-    uint8_t *d;
-    size_t n;
-    vg_status st = vg_gif_encode(&d, &n, clip, f, w, h, fps);
-    if (st) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", vg_last_error());
-        return vg_fail(st, "%s: %s", path, msg);
-    }
-    st = vg_file_write_atomic(path, d, n);
-    free(d);
-    return st;
+    return vg_video_write_encoded(path, vg_gif_encode, clip, f, w, h, fps);
 }
