@@ -344,24 +344,15 @@ VG_TEST(longclip_measured_memory_per_frame) {
 
 /* ---- continuing a clip -------------------------------------------------------------- */
 
-static double frame_diff(const uint8_t *a, const uint8_t *b) {
-    double s = 0;
-    for (int i = 0; i < 768; i++) s += abs((int)a[i] - (int)b[i]);
-    return s / 768;
-}
 
-static int cmp_dbl(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
-
-/* Seam ratio: mean |difference| of frames n_init-1 -> n_init over the 90th percentile of the
- * clip's other consecutive differences. No jump: ratio <= 1.25 (measured 0.62-0.99, 3 seeds;
- * a clip whose prompt contradicts the given frames: 3.4). */
-static double seam_ratio(const uint8_t *clip, int F, int n_init) {
-    double d[256];
-    int n = 0;
-    for (int f = 0; f + 1 < F; f++)
-        if (f != n_init - 1) d[n++] = frame_diff(clip + (size_t)f * 768, clip + (size_t)(f + 1) * 768);
-    qsort(d, (size_t)n, sizeof(double), cmp_dbl);
-    return frame_diff(clip + (size_t)(n_init - 1) * 768, clip + (size_t)n_init * 768) / d[(int)(0.9 * (n - 1))];
+/* Seam by `vidgen score`'s measure (vg_score_clip with seam_at): at the join, mean |dI| and
+ * warping error each at most 1.25x the 90th percentile of the other pairs, and no more pop
+ * events than at the busiest other frame. */
+static bool seam_of(const uint8_t *clip, int F, int H, int W, int n_init, vg_score_report *r) {
+    vg_score_opts o;
+    vg_score_opts_default(&o);
+    o.seam_at = n_init;
+    return vg_score_clip(r, clip, F, H, W, &o) == VG_OK;
 }
 
 VG_TEST(init_frames_continue_without_seam) {
@@ -378,18 +369,22 @@ VG_TEST(init_frames_continue_without_seam) {
              gen_clip(&m, pr, 48, 8, (uint64_t)i + 11, a + i * 24 * 768, 24, b + i * 48 * 768);
     restore_threads(nt);
     vg_model_close(&m);
-    double r[4] = {0};
+    vg_score_report r[4];
     bool same[4] = {0};
     for (int i = 0; i < 4 && ok; i++) {
         same[i] = memcmp(a + i * 24 * 768, b + i * 48 * 768, 24 * 768) == 0;
-        r[i] = seam_ratio(b + i * 48 * 768, 48, 24);
+        ok = seam_of(b + i * 48 * 768, 48, 16, 16, 24, &r[i]);
     }
     free(a);
     free(b);
-    CHECKF(ok, "generate: %s", vg_last_error());
+    CHECKF(ok, "generate/score: %s", vg_last_error());
     for (int i = 0; i < 4; i++) CHECKF(same[i], "clip %d: the given frames do not come back exactly", i);
-    for (int i = 0; i < 3; i++) CHECKF(r[i] <= 1.25, "seed %d: jump at the join: ratio %.2f", i + 1, r[i]);
-    CHECKF(r[3] > 2, "the seam measure should flag a scene change at the join (ratio %.2f)", r[3]);
+    for (int i = 0; i < 3; i++)
+        CHECKF(r[i].seam_ok, "seed %d: jump at the join: |dI| ratio %.2f, warp ratio %.2f, %d events (max other %d)", i + 1,
+               r[i].seam_pix_ratio, r[i].seam_warp_ratio, r[i].seam_events, r[i].seam_events_max_other);
+    CHECKF(!r[3].seam_ok && r[3].seam_pix_ratio > 2,
+           "the seam measure should flag a scene change at the join (|dI| ratio %.2f, warp ratio %.2f)",
+           r[3].seam_pix_ratio, r[3].seam_warp_ratio);
 }
 
 VG_TEST(init_frames_cli_extends_clip_and_picture) {
@@ -419,15 +414,16 @@ VG_TEST(init_frames_cli_extends_clip_and_picture) {
         free(x);
         free(y);
     }
-    /* seam on the native 16x16 pixels (every 2nd pixel of the 2x frames) */
-    uint8_t *nat = malloc(24 * 768);
-    for (int f = 0; f < 24; f++)
-        for (int y = 0; y < 16; y++)
-            for (int x = 0; x < 16; x++) memcpy(nat + (size_t)f * 768 + (y * 16 + x) * 3, clip + ((size_t)f * 1024 + y * 2 * 32 + x * 2) * 3, 3);
-    double r = seam_ratio(nat, 24, 12);
-    free(nat);
     free(clip);
-    CHECKF(r <= 1.25, "jump at the join: ratio %.2f", r);
+    /* the seam as `vidgen score` reports it: the join found from ib/vidgen.json's init_count */
+    rc = SH(&o, "%s score %s/ib --json %s/ib_score.json", bin(), d, d);
+    CHECKF(rc == 0 && strstr(o, "seam after the 12 given frames"), "rc %d %s", rc, o);
+    free(o);
+    cJSON *sj = read_json("%s/%s", d, "ib_score.json");
+    const cJSON *seam = sj ? cJSON_GetObjectItem(cJSON_GetObjectItem(sj, "metrics"), "seam") : NULL;
+    CHECKF(seam && cJSON_GetObjectItem(seam, "at")->valueint == 12 && cJSON_IsTrue(cJSON_GetObjectItem(seam, "ok")),
+           "no seam report, or a jump at the join: %s", seam ? cJSON_PrintUnformatted(seam) : "(none)");
+    cJSON_Delete(sj);
     cJSON *j = read_json("%s/%s", d, "ib/vidgen.json");
     CHECK(j && cJSON_GetObjectItem(j, "init_count")->valueint == 12 && strlen(cJSON_GetObjectItem(j, "init_hash")->valuestring) == 16);
     cJSON_Delete(j);

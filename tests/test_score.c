@@ -440,3 +440,37 @@ VG_TEST(score_deterministic_and_fast) {
     CHECK(memcmp(&a, &b, sizeof(a)) == 0);
     CHECKF(sec < 2.0, "%.3f s (budget: well under 1 s at -O3; 2 s allows ASan and a loaded machine)", sec);
 }
+
+/* The seam report (opts.seam_at, what `vidgen score --seam N` prints): a clip that simply
+ * goes on has no jump at any join; a teleport or a cut at the join is a jump. */
+VG_TEST(score_seam) {
+    uint8_t *smooth = moving_clip(2, -1, 0, true), *tele = moving_clip(2, 8, 20, true);
+    uint8_t *cut = malloc(CF * CH * CW * 3);
+    memcpy(cut, smooth, CF * CH * CW * 3);
+    for (int t = 8; t < CF; t++) { /* from frame 8 on: a blue square on plain gray, elsewhere */
+        obj_t o = {SHAPE_SQUARE, 40 - t, 30, 8, {BLUE[0], BLUE[1], BLUE[2]}};
+        render(cut + (size_t)t * CH * CW * 3, CH, CW, GRAY, false, 0, &o, 1);
+    }
+    vg_score_opts o;
+    vg_score_opts_default(&o);
+    vg_score_report r[4];
+    bool ok = true;
+    for (int k = 0; k < 4 && ok; k++) {
+        o.seam_at = k < 2 ? 4 + 4 * k : 8;
+        ok = vg_score_clip(&r[k], k < 2 ? smooth : k == 2 ? tele : cut, CF, CH, CW, &o) == VG_OK;
+    }
+    o.seam_at = CF; /* out of range */
+    vg_score_report bad;
+    vg_status st = vg_score_clip(&bad, smooth, CF, CH, CW, &o);
+    free(smooth); free(tele); free(cut);
+    CHECKF(ok, "score: %s", vg_last_error());
+    CHECKF(st == VG_ERR_ARG, "seam at frame %d of %d accepted", CF, CF);
+    for (int k = 0; k < 2; k++)
+        CHECKF(r[k].seam_at == 4 + 4 * k && r[k].seam_ok && r[k].seam_pix_ratio <= 1.25,
+               "smooth clip, join at %lld: |dI| ratio %.2f warp ratio %.2f events %d", (long long)r[k].seam_at,
+               r[k].seam_pix_ratio, r[k].seam_warp_ratio, r[k].seam_events);
+    CHECKF(!r[2].seam_ok && r[2].seam_events >= 1, "teleport at the join: ok %d, |dI| ratio %.2f, warp %.2f, events %d",
+           r[2].seam_ok, r[2].seam_pix_ratio, r[2].seam_warp_ratio, r[2].seam_events);
+    CHECKF(!r[3].seam_ok && r[3].seam_pix_ratio > 2, "cut at the join: ok %d, |dI| ratio %.2f, warp %.2f",
+           r[3].seam_ok, r[3].seam_pix_ratio, r[3].seam_warp_ratio);
+}

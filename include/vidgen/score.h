@@ -97,6 +97,7 @@ void vg_srgb_to_lab(float lab[3], const float rgb[3]);
 
 typedef struct {
     double fps;                 /* frame rate for VBench's dynamic-degree threshold (default 8) */
+    int64_t seam_at;            /* > 0: the first frame after a join (--init-frames): report the seam */
     vg_flow_opts flow;
 } vg_score_opts;
 void vg_score_opts_default(vg_score_opts *o);
@@ -122,7 +123,18 @@ typedef struct {
     double static_top2;                     /* mean top-2% flow magnitude (static filter) */
     vg_event events[VG_SCORE_MAX_EVENTS];
     int n_events_stored;
+    /* seam at the join seam_at-1 -> seam_at (opts.seam_at > 0): each measure at the join over
+     * the 90th percentile of the same measure on every other consecutive pair (floored at 0.5
+     * grey levels and 0.01 RMS warp error, so a still clip does not divide by ~0) */
+    int64_t seam_at;
+    double seam_pix, seam_pix_p90, seam_pix_ratio;      /* mean |dI| (0..255) */
+    double seam_warp, seam_warp_p90, seam_warp_ratio;   /* RMS warping error of the pair (sqrt E_warp) */
+    int seam_events, seam_events_max_other;             /* pop events first seen at seam_at; most at another frame */
+    bool seam_ok;               /* no jump: |dI| not both above VG_SEAM_MAX_RATIO x its p90 and above every
+                                 * other pair, and seam_events <= seam_events_max_other (the warp ratio is
+                                 * reported only: on smooth textured clips it wanders by 1.3x) */
 } vg_score_report;
+#define VG_SEAM_MAX_RATIO 1.25
 
 /* Individual metrics on clip [F][H][W][3] (borrowed). */
 double vg_score_flicker_mae(const uint8_t *clip, int64_t f, int64_t h, int64_t w);

@@ -1,6 +1,6 @@
 /* cmd_score.c - `vidgen score`: metrics for a PNG-sequence clip, two clips side by side, or
  * every clip of a folder (per-clip rows and the mean). Library: include/vidgen/score.h.
- *   vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N]
+ *   vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N] [--seam N]
  *   vidgen score --compare A B [--json FILE] [--fps N]
  * A clip is the PNG files of DIR in name order ([F][H][W][3] after decoding). Exit 0 ok, 1 runtime, 2 usage. */
 #include <dirent.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <cjson/cJSON.h>
 #include "vidgen/data.h"
 #include "vidgen/io.h"
 #include "vidgen/score.h"
@@ -111,6 +112,21 @@ static bool has_png(const char *dir) {
     return n > 0;
 }
 
+/* init_count of DIR/vidgen.json (frames given with --init-frames) when it is < f, else 0. */
+static int64_t init_count(const char *dir, int64_t f) {
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/vidgen.json", dir);
+    char *buf;
+    size_t n;
+    if (vg_file_read(p, &buf, &n) != VG_OK) return 0;
+    cJSON *j = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "init_count");
+    int64_t k = cJSON_IsNumber(c) && c->valuedouble >= 1 && c->valuedouble < (double)f ? (int64_t)c->valuedouble : 0;
+    cJSON_Delete(j);
+    return k;
+}
+
 /* Scores one clip directory; j is filled when prompt is given (returns *judged). */
 static vg_status score_dir(const char *dir, const char *prompt, const vg_score_opts *o, vg_score_report *r,
                            vg_judge_result *j, bool *judged, bool *bad_prompt) {
@@ -121,7 +137,9 @@ static vg_status score_dir(const char *dir, const char *prompt, const vg_score_o
     *bad_prompt = false;
     vg_status st = read_clip(dir, &clip, &f, &h, &w);
     if (st != VG_OK) return st;
-    st = vg_score_clip(r, clip, f, h, w, o);
+    vg_score_opts oo = *o;
+    if (oo.seam_at < 0) oo.seam_at = init_count(dir, f); /* not given: the clip's own vidgen.json */
+    st = vg_score_clip(r, clip, f, h, w, &oo);
     if (st == VG_OK && prompt) {
         st = vg_judge(j, prompt, clip, f, h, w);
         *judged = st == VG_OK;
@@ -156,7 +174,7 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
     struct stat sb;
     if (!prompt && stat(manifest, &sb) == 0 && vg_folder_open(&fo, dir, 0, 0, 2, quiet, NULL) != VG_OK) fo = NULL;
     double sum[10] = {0};
-    int njudged = 0;
+    int njudged = 0, nseam = 0, nseam_ok = 0;
     char *jbuf = NULL;
     size_t jlen = 0;
     FILE *jf = json ? open_memstream(&jbuf, &jlen) : NULL;
@@ -181,12 +199,19 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
         njudged += judged;
         printf("%-20.20s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f", subs[i], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
         if (judged) printf(" %9.3f\n", j.adherence); else printf(" %9s\n", "-");
+        if (r.seam_at > 0) {
+            printf("%-20s seam after %lld frames: %s (|dI| ratio %.2f, warp ratio %.2f, %d events at the join)\n", "",
+                   (long long)r.seam_at, r.seam_ok ? "no jump" : "JUMP", r.seam_pix_ratio, r.seam_warp_ratio, r.seam_events);
+            nseam++;
+            nseam_ok += r.seam_ok;
+        }
         if (jf) {
             char *js = vg_score_json(subs[i], &r, judged ? &j : NULL);
             if (js) { fprintf(jf, "%s%s", done ? ",\n" : "", js); free(js); }
         }
         done++;
     }
+    if (nseam) printf("seams without a jump: %d of %d\n", nseam_ok, nseam);
     if (done) {
         printf("%-20s", "mean");
         for (int k = 0; k < 8; k++) printf(" %8.4f", sum[k] / done);
@@ -217,12 +242,20 @@ int vg_cmd_score(int argc, char **argv) {
     const char *prompt = NULL, *json = NULL, *dir = NULL, *cmp[2] = {NULL, NULL};
     vg_score_opts o;
     vg_score_opts_default(&o);
+    o.seam_at = -1; /* each clip's vidgen.json init_count unless --seam N */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--prompt") == 0 || strcmp(a, "--json") == 0 || strcmp(a, "--fps") == 0) {
+        if (strcmp(a, "--prompt") == 0 || strcmp(a, "--json") == 0 || strcmp(a, "--fps") == 0 || strcmp(a, "--seam") == 0) {
             if (i + 1 >= argc) return usage_error("missing value after", a);
             const char *v = argv[++i];
             if (a[2] == 'p') prompt = v;
+            else if (a[2] == 's') {
+                char *end;
+                errno = 0;
+                long long k = strtoll(v, &end, 10);
+                if (errno || end == v || *end || k < 0 || k > 1000000) return usage_error("--seam expects a frame count >= 0", v);
+                o.seam_at = k;
+            }
             else if (a[2] == 'j') json = v;
             else {
                 char *end;
@@ -235,11 +268,13 @@ int vg_cmd_score(int argc, char **argv) {
             cmp[0] = argv[++i];
             cmp[1] = argv[++i];
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            printf("usage: vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N]\n"
+            printf("usage: vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N] [--seam N]\n"
                    "       vidgen score --compare A B [--json FILE] [--fps N]\n"
                    "DIR holds PNG frames (one clip) or clip folders (per-clip rows and the mean;\n"
                    "captions from DIR/manifest.jsonl are judged when --prompt is not given).\n"
-                   "--fps (default 8) sets VBench's dynamic-degree threshold factor max(1, 8/fps).\n");
+                   "--fps (default 8) sets VBench's dynamic-degree threshold factor max(1, 8/fps).\n"
+                   "--seam N checks the join after the first N frames (a clip continued with --init-frames;\n"
+                   "by default N is the init_count of the clip's vidgen.json; --seam 0: no check).\n");
             return 0;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option", a);

@@ -13,6 +13,7 @@
 
 void vg_score_opts_default(vg_score_opts *o) {
     o->fps = 8.0;
+    o->seam_at = 0;
     vg_flow_opts_default(&o->flow);
 }
 
@@ -142,6 +143,50 @@ static void bg_hist(float *hist, const uint8_t *img, const uint8_t *m, int64_t h
 
 typedef struct { int64_t a, b; float *out; } flow_job;
 
+static int cmp_asc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* 90th percentile of v[0..n) without v[skip] (linear interpolation; n >= 2); *mx the maximum.
+ * tmp: n scratch values. */
+static double p90_without(const double *v, int64_t n, int64_t skip, double *tmp, double *mx) {
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (i != skip) tmp[m++] = v[i];
+    qsort(tmp, (size_t)m, sizeof(double), cmp_asc);
+    *mx = tmp[m - 1];
+    double x = 0.9 * (double)(m - 1);
+    int64_t i = (int64_t)x;
+    return i + 1 < m ? tmp[i] + (x - (double)i) * (tmp[i + 1] - tmp[i]) : tmp[i];
+}
+
+/* The join at-1 -> at against the clip's other pairs (pair: [P] mean |dI|, [P] RMS warp). */
+static void seam(vg_score_report *r, const double *pair, int64_t P, int64_t at, const vg_tracks *tr, double *tmp) {
+    double pmax, wmax;
+    r->seam_at = at;
+    r->seam_pix = pair[at - 1];
+    r->seam_warp = pair[P + at - 1];
+    r->seam_pix_p90 = p90_without(pair, P, at - 1, tmp, &pmax);
+    r->seam_warp_p90 = p90_without(pair + P, P, at - 1, tmp, &wmax);
+    r->seam_pix_ratio = r->seam_pix / fmax(r->seam_pix_p90, 0.5);
+    r->seam_warp_ratio = r->seam_warp / fmax(r->seam_warp_p90, 0.01);
+    int cnt[VG_SCORE_MAX_EVENTS];
+    int64_t fr[VG_SCORE_MAX_EVENTS];
+    int nf = 0;
+    for (int i = 0; i < tr->n_events; i++) {
+        int64_t f = tr->events[i].frame;
+        if (f == at) { r->seam_events++; continue; }
+        int k = 0;
+        while (k < nf && fr[k] != f) k++;
+        if (k == nf) { fr[nf] = f; cnt[nf++] = 0; }
+        if (++cnt[k] > r->seam_events_max_other) r->seam_events_max_other = cnt[k];
+    }
+    bool pix_jump = r->seam_pix_ratio > VG_SEAM_MAX_RATIO && r->seam_pix > pmax;
+    (void)wmax; /* the warp ratio is reported, not decided on: on smooth textured clips it wanders by 1.3x */
+    r->seam_ok = !pix_jump && r->seam_events <= r->seam_events_max_other;
+}
+
 vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int64_t h, int64_t w,
                         const vg_score_opts *o) {
     memset(r, 0, sizeof(*r));
@@ -151,6 +196,9 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
         return vg_fail(VG_ERR_ARG, "score: clip of %lld frames %lldx%lld, expected >= 2 frames of 8x8..8192x8192",
                        (long long)f, (long long)h, (long long)w);
     if (!(o->fps > 0)) return vg_fail(VG_ERR_ARG, "score: fps %g, expected > 0", o->fps);
+    if (o->seam_at < 0 || o->seam_at >= f || (o->seam_at > 0 && f < 3))
+        return vg_fail(VG_ERR_ARG, "score: seam at frame %lld of a %lld-frame clip, expected 1..%lld (and >= 3 frames)",
+                       (long long)o->seam_at, (long long)f, (long long)(f - 1));
     r->f = f; r->h = h; r->w = w;
     int64_t hw = h * w, P = f - 1, nint = (f - 1) / 2;
     int64_t njobs = 2 * P + 2 + nint;
@@ -171,7 +219,8 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
     uint8_t *valid = malloc((size_t)hw), *bgm = malloc((size_t)(f * hw));
     float *hist = malloc((size_t)f * 512 * sizeof(float));
     double *sc = malloc((size_t)(P + 2) * sizeof(double));
-    if (!gray || !flows || !scratch || !jobs || !mag || !fimg || !valid || !bgm || !hist || !sc) {
+    double *pair = malloc((size_t)(3 * P) * sizeof(double)); /* per pair: mean |dI|, RMS warp error; scratch */
+    if (!gray || !flows || !scratch || !jobs || !mag || !fimg || !valid || !bgm || !hist || !sc || !pair) {
         st = vg_fail(VG_ERR_OOM, "score: buffers for %lld frames of %lldx%lld", (long long)f, (long long)h, (long long)w);
         goto out;
     }
@@ -285,6 +334,10 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
         for (int64_t t = 0; t < P; t++) {
             const uint8_t *a = clip + t * hw * 3, *b = a + hw * 3;
             for (int64_t i = 0; i < hw * 3; i++) fimg[i] = b[i];
+            double ad = 0;
+            for (int64_t i = 0; i < hw * 3; i++) ad += abs((int)a[i] - (int)b[i]);
+            pair[t] = ad / (double)(hw * 3);
+            pair[P + t] = 0;
             int64_t nv = vg_flow_occlusion(valid, fwd + t * hw * 2, bwd + t * hw * 2, h, w);
             if (!nv) continue;
             double s = 0;
@@ -298,6 +351,7 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
                     for (int k = 0; k < 3; k++) { double d = (a[3 * i + k] - v[k]) / 255.0; s += d * d; }
                 }
             es += s / (double)nv;
+            pair[P + t] = sqrt(s / (double)nv);
             en++;
         }
         r->warp_err = en ? es / (double)en : 0;
@@ -393,8 +447,10 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
     memcpy(r->events, tr.events, sizeof(r->events));
     r->events_score = 1.0 / (1.0 + (double)r->n_events);
 
+    if (o->seam_at > 0) seam(r, pair, P, o->seam_at, &tr, pair + 2 * P);
+
 out:
     vg_tracks_free(&tr);
-    free(gray); free(flows); free(scratch); free(jobs); free(mag); free(fimg); free(valid); free(bgm); free(hist); free(sc);
+    free(gray); free(flows); free(scratch); free(jobs); free(mag); free(fimg); free(valid); free(bgm); free(hist); free(sc); free(pair);
     return st;
 }

@@ -39,6 +39,13 @@ void vg_score_print(FILE *fp, const char *name, const vg_score_report *s, const 
     }
     if (s->n_events > s->n_events_stored)
         fprintf(fp, "  (%lld more events)\n", (long long)(s->n_events - s->n_events_stored));
+    if (s->seam_at > 0)
+        fprintf(fp, "  seam after the %lld given frames (into frame index %lld): %s; |dI| %.2f = %.2fx the 90th percentile of the "
+                "other pairs (%.2f), warp %.5f = %.2fx (%.5f), %d events there (at most %d at another frame); "
+                "a jump is |dI| over %.2fx and above every other pair, or more events than elsewhere\n",
+                (long long)s->seam_at, (long long)s->seam_at, s->seam_ok ? "no jump" : "JUMP", s->seam_pix,
+                s->seam_pix_ratio, s->seam_pix_p90, s->seam_warp, s->seam_warp_ratio, s->seam_warp_p90, s->seam_events,
+                s->seam_events_max_other, VG_SEAM_MAX_RATIO);
     if (j) {
         fprintf(fp, "  prompt adherence %.3f (%s)\n", j->adherence, j->mnist ? "Moving MNIST" : "shape world");
         for (int i = 0; i < j->n_checks; i++)
@@ -105,7 +112,14 @@ char *vg_score_json(const char *name, const vg_score_report *s, const vg_judge_r
     fprintf(fp, "  \"dynamic_degree\": {"); num(fp, "raw", s->dyn_max_rad, 1); num(fp, "frac", s->dyn_frac, 1);
     num(fp, "thres", s->dyn_thres, 1);
     fprintf(fp, "\"count_num\": %d, \"dynamic\": %s, ", s->dyn_count_num, s->dynamic ? "true" : "false");
-    num(fp, "score", s->dyn_score, 0); fprintf(fp, "}\n}");
+    num(fp, "score", s->dyn_score, 0); fprintf(fp, "}");
+    if (s->seam_at > 0) {
+        fprintf(fp, ",\n  \"seam\": {\"at\": %lld, \"ok\": %s, ", (long long)s->seam_at, s->seam_ok ? "true" : "false");
+        num(fp, "pix", s->seam_pix, 1); num(fp, "pix_p90", s->seam_pix_p90, 1); num(fp, "pix_ratio", s->seam_pix_ratio, 1);
+        num(fp, "warp", s->seam_warp, 1); num(fp, "warp_p90", s->seam_warp_p90, 1); num(fp, "warp_ratio", s->seam_warp_ratio, 1);
+        fprintf(fp, "\"events\": %d, \"events_max_other\": %d}", s->seam_events, s->seam_events_max_other);
+    }
+    fprintf(fp, "\n}");
     if (j) {
         fprintf(fp, ",\n\"judge\": {\"kind\": \"%s\", ", j->mnist ? "mnist" : "shapes");
         num(fp, "adherence", j->adherence, 1);
