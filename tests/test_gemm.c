@@ -39,6 +39,11 @@ static int max_level(void) {
  * bf16 products (vdpbf16ps, level 3 with BF16 weights): A is rounded to bf16 (rel. 2^-9), so
  * rtol 1e-2 with atol 1e-2 * mean|ref| (outputs near 0 after cancellation). */
 static double f32_atol(int64_t K) { return 1e-5 * (1.0 + (double)K / 64.0); }
+/* AMX (level 4, F16/BF16 weights): activations split into bf16 hi + lo and weights exact, so each
+ * product is off by at most ~2^-16 |a w|; with |a|,|w| uniform in [-1,1], sum |a w| ~ K/4.
+ * atol = 2^-16 K/4 on top of the f32 one: 1.3e-4 at K=33, 4e-3 at K=1100, while a wrong or
+ * missing product costs ~|a w| ~ 0.25. */
+static double amx_atol(int64_t K) { return f32_atol(K) + ldexp(0.25 * (double)K, -16); }
 
 static double mean_abs(const float *x, int64_t n) {
     double s = 0;
@@ -78,7 +83,8 @@ VG_TEST(gemm_nt_matches_ref) {
                                  lvl > top ? top : lvl, lvl > top ? " (bf16 products)" : "");
                         bool ok = bfprod ? vg_test_close(__FILE__, __LINE__, what, got, ref, M * N,
                                                          1e-2 * mean_abs(ref, M * N), 1e-2)
-                                         : vg_test_close(__FILE__, __LINE__, what, got, ref, M * N, f32_atol(K), 1e-4);
+                                         : vg_test_close(__FILE__, __LINE__, what, got, ref, M * N,
+                                                         lvl == 4 && dts[d] != VG_DTYPE_F32 ? amx_atol(K) : f32_atol(K), 1e-4);
                         if (!ok) { vg_cpu_force_level(0); gemm_set_bf16_products(-1); return; }
                     }
                 }

@@ -1,7 +1,8 @@
 /* gemm.h - matrix products for the model's linear layers (row-major, contiguous).
  * Shapes: A [M,K] activations, W [N,K] weights in PyTorch Linear layout.
  *   vg_matmul_nt: C[M,N] = A[M,K] . W[N,K]^T (+ bias[N])   forward y = x W^T + b
- *                 W may be F32, F16 or BF16 (converted to f32 on the fly; sums in f32)
+ *                 W may be F32, F16 or BF16 (converted to f32 on the fly; sums in f32;
+ *                 level 4: AMX bf16 tiles with hi/lo splits, error ~2^-16 |a w|, gemm_amx.c)
  *   vg_matmul_nn: C[M,K] = A[M,N] . W[N,K]                backward data  dx = dy W
  *   vg_matmul_tn: C[N,K] += A[M,N]^T . B[M,K]             backward weight dW += dy^T x
  * accumulate=true adds into C instead of overwriting it. Results are bit-identical
@@ -25,9 +26,11 @@ void vg_matmul_tn(float *c, const float *a, const float *b, int64_t M, int64_t N
 void vg_matmul_tn_ref(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K);
 
 /* CPU features detected at run time (cpu.c). */
-typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c; } vg_cpu_features;
+/* amx: AMX-TILE + AMX-BF16 present and the tile state granted by the OS (Linux arch_prctl). */
+typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;
 const vg_cpu_features *vg_cpu(void);
-/* Force a path for tests/bench: 0 = auto, 1 = scalar, 2 = AVX2, 3 = AVX-512. */
+/* Levels: 1 scalar, 2 AVX2, 3 AVX-512, 4 AVX-512 + AMX tiles (vg_matmul_nt with F16/BF16
+ * weights). Force a path for tests/bench: 0 = auto, else at most the given level. */
 void vg_cpu_force_level(int level);
 int vg_cpu_level(void);
 

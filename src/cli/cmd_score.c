@@ -114,13 +114,7 @@ static bool has_png(const char *dir) {
 
 /* init_count of DIR/vidgen.json (frames given with --init-frames) when it is < f, else 0. */
 static int64_t init_count(const char *dir, int64_t f) {
-    char p[4096];
-    snprintf(p, sizeof(p), "%s/vidgen.json", dir);
-    char *buf;
-    size_t n;
-    if (vg_file_read(p, &buf, &n) != VG_OK) return 0;
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
+    cJSON *j = clip_meta(dir);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "init_count");
     int64_t k = cJSON_IsNumber(c) && c->valuedouble >= 1 && c->valuedouble < (double)f ? (int64_t)c->valuedouble : 0;
     cJSON_Delete(j);
@@ -174,7 +168,8 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
     struct stat sb;
     if (!prompt && stat(manifest, &sb) == 0 && vg_folder_open(&fo, dir, 0, 0, 2, quiet, NULL) != VG_OK) fo = NULL;
     double sum[10] = {0};
-    int njudged = 0, nseam = 0, nseam_ok = 0;
+    int njudged = 0, nseam = 0, nseam_ok = 0, ntally = 0, tally_ok[16], tally_n[16];
+    const char *tally_name[16];
     char *jbuf = NULL;
     size_t jlen = 0;
     FILE *jf = json ? open_memstream(&jbuf, &jlen) : NULL;
@@ -186,17 +181,31 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
         snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
         if (!has_png(path)) continue;
         char *cap = prompt ? NULL : manifest_caption(fo, subs[i]);
+        if (!prompt && !cap) cap = meta_prompt(path); /* a `vidgen batch` folder: each clip's own prompt */
         vg_score_report r;
         vg_judge_result j;
         bool judged, bad;
         vg_status st = score_dir(path, prompt ? prompt : cap, o, &r, &j, &judged, &bad);
         if (bad && prompt) { free(cap); rc = bad_prompt_error(); break; }
+        if (bad) st = score_dir(path, NULL, o, &r, &j, &judged, &bad); /* a caption outside the judge's grammars */
         free(cap);
         if (st != VG_OK) { fprintf(stderr, "vidgen: error: %s: %s\n", path, vg_last_error()); rc = 1; continue; }
         double v[10] = {r.flicker_score, r.light_score, r.bg_score, r.warp_score, r.id_frac, r.smooth_score,
                         r.events_score, r.dyn_score, judged ? j.adherence : 0};
         for (int k = 0; k < 9; k++) sum[k] += v[k];
         njudged += judged;
+        for (int c = 0; judged && c < j.n_checks; c++) {
+            int k = 0;
+            while (k < ntally && strcmp(tally_name[k], j.checks[c].what) != 0) k++;
+            if (k == ntally) {
+                if (ntally == 16) continue;
+                tally_name[ntally] = j.checks[c].what;
+                tally_ok[ntally] = tally_n[ntally] = 0;
+                ntally++;
+            }
+            tally_ok[k] += j.checks[c].ok;
+            tally_n[k]++;
+        }
         printf("%-20.20s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f", subs[i], v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
         if (judged) printf(" %9.3f\n", j.adherence); else printf(" %9s\n", "-");
         if (r.seam_at > 0) {
@@ -217,12 +226,19 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
         for (int k = 0; k < 8; k++) printf(" %8.4f", sum[k] / done);
         if (njudged) printf(" %9.3f\n", sum[8] / njudged); else printf(" %9s\n", "-");
     }
+    if (ntally) {
+        printf("right, per attribute:");
+        for (int k = 0; k < ntally; k++)
+            printf(" %s %d/%d (%.0f%%)%s", tally_name[k], tally_ok[k], tally_n[k], 100.0 * tally_ok[k] / tally_n[k],
+                   k + 1 < ntally ? "," : "\n");
+    }
     if (jf) {
         const char *keys[8] = {"temporal_flickering", "lighting_flicker", "background_stability", "warping_error",
                                "identity", "motion_smoothness", "pop_events", "dynamic_degree"};
         fprintf(jf, "\n], \"mean\": {");
         for (int k = 0; k < 8; k++) fprintf(jf, "\"%s\": %.6g, ", keys[k], done ? sum[k] / done : 0.0);
         if (njudged) fprintf(jf, "\"adherence\": %.6g, ", sum[8] / njudged);
+        for (int k = 0; k < ntally; k++) fprintf(jf, "\"right_%s\": %.6g, ", tally_name[k], (double)tally_ok[k] / tally_n[k]);
         fprintf(jf, "\"clips\": %d}}\n", done);
         fclose(jf);
         if (jbuf && write_json(json, jbuf)) rc = 1;
@@ -271,7 +287,8 @@ int vg_cmd_score(int argc, char **argv) {
             printf("usage: vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N] [--seam N]\n"
                    "       vidgen score --compare A B [--json FILE] [--fps N]\n"
                    "DIR holds PNG frames (one clip) or clip folders (per-clip rows and the mean;\n"
-                   "captions from DIR/manifest.jsonl are judged when --prompt is not given).\n"
+                   "without --prompt each clip is judged against its caption in DIR/manifest.jsonl or\n"
+                   "the prompt in its own vidgen.json; the summary counts right attributes).\n"
                    "--fps (default 8) sets VBench's dynamic-degree threshold factor max(1, 8/fps).\n"
                    "--seam N checks the join after the first N frames (a clip continued with --init-frames;\n"
                    "by default N is the init_count of the clip's vidgen.json; --seam 0: no check).\n");
@@ -317,7 +334,11 @@ int vg_cmd_score(int argc, char **argv) {
     vg_score_report r;
     vg_judge_result j;
     bool judged, bad;
-    if (score_dir(dir, prompt, &o, &r, &j, &judged, &bad) != VG_OK) return bad ? bad_prompt_error() : runtime_error(dir);
+    char *own = prompt ? NULL : meta_prompt(dir); /* the clip's own prompt from vidgen.json */
+    vg_status st = score_dir(dir, prompt ? prompt : own, &o, &r, &j, &judged, &bad);
+    if (st != VG_OK && bad && own) st = score_dir(dir, NULL, &o, &r, &j, &judged, &bad); /* outside the grammars */
+    free(own);
+    if (st != VG_OK) return bad ? bad_prompt_error() : runtime_error(dir);
     vg_score_print(stdout, dir, &r, judged ? &j : NULL);
     if (json) {
         char *t = vg_score_json(dir, &r, judged ? &j : NULL);

@@ -3,6 +3,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 static vg_cpu_features g_cpu;
 static int g_cpu_done, g_force;
@@ -23,8 +27,16 @@ const vg_cpu_features *vg_cpu(void) {
             g_cpu.avx512f = zmm && (b & (1u << 16));
             g_cpu.avx512bw = zmm && (b & (1u << 30));
             g_cpu.avx512vnni = zmm && (c & (1u << 11));
+            /* AMX-TILE (edx 24) and AMX-BF16 (edx 22); XCR0 bits 17-18 = tile config and data */
+            g_cpu.amx = (d & (1u << 24)) && (d & (1u << 22)) && (xcr0 & 0x60000) == 0x60000;
         }
         if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) g_cpu.avx512bf16 = g_cpu.avx512f && (a & (1u << 5));
+#if defined(__x86_64__) && defined(__linux__)
+        /* Linux hands out the 8 KB tile data state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA) */
+        if (g_cpu.amx) g_cpu.amx = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+        g_cpu.amx = false;
+#endif
     }
 #endif
     g_cpu_done = 1;
@@ -36,6 +48,7 @@ void vg_cpu_force_level(int level) { g_force = level; }
 int vg_cpu_level(void) {
     const vg_cpu_features *f = vg_cpu();
     int best = (f->avx512f && f->avx512bw) ? 3 : (f->avx2 && f->fma) ? 2 : 1;
+    if (best == 3 && f->avx512bf16 && f->amx) best = 4;
     if (g_force > 0 && g_force < best) return g_force;
     return best;
 }

@@ -89,7 +89,7 @@ static void kernel_scalar(int64_t kc, const void *ap_, const void *bp_, float *c
         for (int j = 0; j < nr; j++) c[r * ldc + j] = acc[r][j];
 }
 
-static const gemm_path path_scalar = {S_MR, S_NR, 256, 512, 1, gemm_pack_generic, gemm_pack_generic, kernel_scalar};
+static const gemm_path path_scalar = {S_MR, S_NR, 256, 512, 1, gemm_pack_generic, gemm_pack_generic, kernel_scalar, 4, 4};
 
 /* ---- driver ---- */
 
@@ -111,23 +111,23 @@ static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 static void gemm_stripe(const gemm_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t mcap,
                         char *xbuf, char *ybuf) {
     const gemm_path *p = j->p;
-    size_t esz = p->kpair == 2 ? 2 : 4;
+    const size_t xb = (size_t)p->xbytes, yb = (size_t)p->ybytes;
     for (int64_t pc = 0; pc < j->K; pc += p->kc) {
         int64_t kc = min64(p->kc, j->K - pc), kcp = round_up(kc, p->kpair);
         bool first = pc == 0;
         for (int64_t ic = m0; ic < m1; ic += mcap) {
             int64_t mc = min64(mcap, m1 - ic);
             for (int64_t ir = 0; ir < mc; ir += p->mr)
-                p->pack_x(xbuf + (size_t)(ir * kcp) * esz, p->mr, &j->x, ic + ir, min64(p->mr, mc - ir), pc, kc);
+                p->pack_x(xbuf + (size_t)(ir * kcp) * xb, p->mr, &j->x, ic + ir, min64(p->mr, mc - ir), pc, kc);
             for (int64_t jc = n0; jc < n1; jc += p->nc) {
                 int64_t nc = min64(p->nc, n1 - jc);
                 for (int64_t jr = 0; jr < nc; jr += p->nr)
-                    p->pack_y(ybuf + (size_t)(jr * kcp) * esz, p->nr, &j->y, jc + jr, min64(p->nr, nc - jr), pc, kc);
+                    p->pack_y(ybuf + (size_t)(jr * kcp) * yb, p->nr, &j->y, jc + jr, min64(p->nr, nc - jr), pc, kc);
                 for (int64_t ir = 0; ir < mc; ir += p->mr)
                     for (int64_t jr = 0; jr < nc; jr += p->nr) {
                         float *ct = j->c + (ic + ir) * j->ldc + jc + jr;
                         const float *b = (first && j->bias) ? j->bias + jc + jr : NULL;
-                        p->kernel(kc, xbuf + (size_t)(ir * kcp) * esz, ybuf + (size_t)(jr * kcp) * esz, ct, j->ldc,
+                        p->kernel(kc, xbuf + (size_t)(ir * kcp) * xb, ybuf + (size_t)(jr * kcp) * yb, ct, j->ldc,
                                   (int)min64(p->mr, mc - ir), (int)min64(p->nr, nc - jr), b,
                                   first ? j->accumulate : true);
                     }
@@ -153,9 +153,8 @@ static void gemm_run(gemm_job *j) {
     int64_t per = (tiles + nt - 1) / nt;
     int64_t stripe_m = by_rows ? per * p->mr : j->M;
     int64_t mcap = round_up(min64(stripe_m, MC_MAX), p->mr);
-    size_t esz = p->kpair == 2 ? 2 : 4;
-    size_t xsz = round_up((int64_t)(mcap * round_up(p->kc, 2) * esz), 64);
-    size_t ysz = round_up((int64_t)(round_up(p->nc, p->nr) * round_up(p->kc, 2) * esz), 64);
+    size_t xsz = round_up((int64_t)(mcap * round_up(p->kc, p->kpair) * p->xbytes), 64);
+    size_t ysz = round_up((int64_t)(round_up(p->nc, p->nr) * round_up(p->kc, p->kpair) * p->ybytes), 64);
     char *buf = aligned_alloc(64, (xsz + ysz) * (size_t)nt);
     if (!buf) { /* no scratch: stay correct, single-threaded reference */
         j->p = NULL;
@@ -196,7 +195,8 @@ bool gemm_bf16_products(void) {
 static const gemm_path *pick(vg_dtype ydt) {
     int lvl = vg_cpu_level();
     const gemm_path *p = NULL;
-    if (ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
+    if (lvl >= 4) p = gemm_path_amx(ydt);
+    if (!p && ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();
     return p ? p : &path_scalar;

@@ -53,7 +53,7 @@ static T2 void kernel_avx2(int64_t kc, const void *ap, const void *bp, float *c,
     }
 }
 
-static const gemm_path path2 = {MR, NR, 256, 512, 1, gemm_pack_generic, gemm_pack_generic, kernel_avx2};
+static const gemm_path path2 = {MR, NR, 256, 512, 1, gemm_pack_generic, gemm_pack_generic, kernel_avx2, 4, 4};
 const gemm_path *gemm_path_avx2(void) { return &path2; }
 #else
 const gemm_path *gemm_path_avx2(void) { return NULL; }

@@ -114,7 +114,7 @@ static T512 void kernel_f32(int64_t kc, const void *ap, const void *bp, float *c
     }
 }
 
-static const gemm_path path512 = {MR, NR, 384, 640, 1, pack_f32, pack_f32, kernel_f32};
+static const gemm_path path512 = {MR, NR, 384, 640, 1, pack_f32, pack_f32, kernel_f32, 4, 4};
 const gemm_path *gemm_path_avx512(void) { return &path512; }
 
 /* ---- bf16 products ---- */
@@ -182,7 +182,7 @@ static T512BF void kernel_bf16(int64_t kc, const void *ap, const void *bp, float
     }
 }
 
-static const gemm_path path512bf = {MR, NR, 512, 640, 2, pack_bf16, pack_bf16, kernel_bf16};
+static const gemm_path path512bf = {MR, NR, 512, 640, 2, pack_bf16, pack_bf16, kernel_bf16, 2, 2};
 const gemm_path *gemm_path_avx512_bf16(void) { return &path512bf; }
 
 #else

@@ -34,9 +34,10 @@ typedef struct {
     int mr, nr;          /* register tile */
     int kc;              /* k block: one FMA chain per block, fixed per path (determinism) */
     int nc;              /* columns of Y packed at once (kc*nc floats stay in L2) */
-    int kpair;           /* 1: f32 panels; 2: bf16 pair panels (vdpbf16ps) */
+    int kpair;           /* k padded to a multiple of this: 1 f32 panels; 2 bf16 pairs; 32 AMX */
     gemm_pack_fn pack_x, pack_y;
     gemm_kernel_fn kernel;
+    int xbytes, ybytes;  /* bytes per packed (x, k) element of X and Y panels */
 } gemm_path;
 
 /* Plain-C packing for f32 panels (any dtype, any layout); scalar and AVX2 paths use it. */
@@ -46,6 +47,8 @@ void gemm_pack_generic(void *dst, int w, const gemm_src *s, int64_t x0, int64_t 
 const gemm_path *gemm_path_avx512(void);
 const gemm_path *gemm_path_avx512_bf16(void);
 const gemm_path *gemm_path_avx2(void);
+/* AMX tiles (gemm_amx.c) for F16 or BF16 weights Y; NULL for other dtypes or when not built. */
+const gemm_path *gemm_path_amx(vg_dtype wt);
 
 /* bf16 weights on level 3: 1 = vdpbf16ps products (A rounded to bf16), 0 = convert W to f32
  * when packing (exact). -1 (default) = auto: products only where vdpbf16ps is at least as fast
