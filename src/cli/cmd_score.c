@@ -112,6 +112,27 @@ static bool has_png(const char *dir) {
     return n > 0;
 }
 
+/* DIR/vidgen.json parsed, or NULL. */
+static cJSON *clip_meta(const char *dir) {
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/vidgen.json", dir);
+    char *buf;
+    size_t n;
+    if (vg_file_read(p, &buf, &n) != VG_OK) return NULL;
+    cJSON *j = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    return j;
+}
+
+/* The prompt vidgen wrote into DIR/vidgen.json (malloc'd), or NULL. */
+static char *meta_prompt(const char *dir) {
+    cJSON *j = clip_meta(dir);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
+    char *s = cJSON_IsString(p) && p->valuestring[0] ? strdup(p->valuestring) : NULL;
+    cJSON_Delete(j);
+    return s;
+}
+
 /* init_count of DIR/vidgen.json (frames given with --init-frames) when it is < f, else 0. */
 static int64_t init_count(const char *dir, int64_t f) {
     cJSON *j = clip_meta(dir);
