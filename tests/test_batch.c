@@ -455,3 +455,50 @@ VG_TEST(init_frames_cli_extends_clip_and_picture) {
     CHECKF(rc == 2 && strstr(o, "nothing to generate"), "rc %d %s", rc, o);
     free(o);
 }
+
+/* `vidgen score FOLDER` on a batch folder: each clip is judged against the prompt in its own
+ * vidgen.json, and the per-attribute tallies in the JSON mean agree with the clips' checks;
+ * a prompt outside the judge's grammars is scored without a judge, not an error. */
+VG_TEST(score_cli_batch_folder_tallies) {
+    const char *d = vg_test_tmpdir();
+    char *o = NULL;
+    char jobs[800];
+    snprintf(jobs, sizeof(jobs), "%s/sj.jsonl", d);
+    FILE *f = fopen(jobs, "w");
+    CHECK(f != NULL);
+    fprintf(f, "{\"defaults\": {\"frames\": 8, \"steps\": 4}}\n"
+               "{\"name\": \"a\", \"prompt\": \"a big red ball moving right on a blue background\", \"seed\": 1}\n"
+               "{\"name\": \"b\", \"prompt\": \"a small green square moving up on a black background\", \"seed\": 2}\n"
+               "{\"name\": \"c\", \"prompt\": \"a small yellow triangle standing still on a white background\", \"seed\": 3}\n");
+    fclose(f);
+    int rc = SH(&o, "%s batch %s --model models/tiny -t 1 -q --out %s/sb", bin(), jobs, d);
+    CHECKF(rc == 0, "batch rc %d %s", rc, o);
+    free(o);
+    rc = SH(&o, "%s score %s/sb --json %s/sb.json", bin(), d, d);
+    CHECKF(rc == 0 && strstr(o, "right, per attribute: background"), "score rc %d %s", rc, o);
+    free(o);
+    cJSON *j = read_json("%s/%s", d, "sb.json");
+    CHECK(j != NULL);
+    const cJSON *clips = cJSON_GetObjectItem(j, "clips"), *mean = cJSON_GetObjectItem(j, "mean");
+    CHECKF(cJSON_GetArraySize(clips) == 3, "%d clips scored", cJSON_GetArraySize(clips));
+    const char *what[3] = {"colour", "shape", "motion"};
+    for (int w = 0; w < 3; w++) {
+        int ok = 0, n = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, clips) {
+            const cJSON *ch;
+            cJSON_ArrayForEach(ch, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "judge"), "checks"))
+                if (strcmp(cJSON_GetObjectItem(ch, "what")->valuestring, what[w]) == 0) { n++; ok += cJSON_IsTrue(cJSON_GetObjectItem(ch, "ok")); }
+        }
+        char key[32];
+        snprintf(key, sizeof(key), "right_%s", what[w]);
+        const cJSON *m = cJSON_GetObjectItem(mean, key);
+        CHECKF(n == 3 && m && fabs(m->valuedouble - ok / 3.0) < 1e-6, "%s: %d of %d checks, mean %s = %g", what[w], ok, n, key,
+               m ? m->valuedouble : -1);
+    }
+    cJSON_Delete(j);
+    /* one clip whose prompt is outside the grammars: scored, not judged */
+    rc = SH(&o, "%s --model models/tiny -t 1 -q -p 'a cat' --frames 4 --steps 2 --out %s/cat && %s score %s/cat", bin(), d, bin(), d);
+    CHECKF(rc == 0 && strstr(o, "temporal flickering") && !strstr(o, "prompt adherence"), "rc %d %s", rc, o);
+    free(o);
+}
