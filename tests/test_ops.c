@@ -282,3 +282,36 @@ VG_TEST(ops_linear_and_patchify_vs_torch) {
     CHECK_CLOSE("unpatchify", back, clip, 360, 0, 0);
     vg_ref_free(r);
 }
+
+/* GELU's branch-free tanh (act.c) over a wide range and at the edges, against the double
+ * reference: |err| <= 2e-7 (1 + |x|) for the forward, 1e-6 (1 + |x|) for the derivative;
+ * gelu(inf) = inf and NaN stays NaN (gelu(-inf) is -inf * 0 = NaN, as with libm's tanhf). */
+VG_TEST(ops_gelu_fast_tanh_range) {
+    const int NG = 48001;
+    float *x = malloc(sizeof(float) * NG), *y = malloc(sizeof(float) * NG), *r = malloc(sizeof(float) * NG);
+    float *d = calloc(NG, sizeof(float)), *one = malloc(sizeof(float) * NG);
+    CHECK(x && y && r && d && one);
+    for (int i = 0; i < NG; i++) { x[i] = -12.0f + 24.0f * (float)i / (NG - 1); one[i] = 1.0f; }
+    x[0] = 1e-30f; x[1] = -3e-39f; x[2] = 60.0f; x[3] = -60.0f; x[4] = 1e20f; x[5] = -1e20f;
+    vg_gelu_tanh(y, x, NG);
+    vg_gelu_tanh_ref(r, x, NG);
+    vg_gelu_tanh_bwd(d, one, x, NG);
+    double worst = 0, worst_d = 0;
+    for (int i = 0; i < NG; i++) {
+        double e = fabs((double)y[i] - r[i]) / (1.0 + fabs(x[i]));
+        if (e > worst) worst = e;
+        double v = x[i], c = sqrt(2.0 / M_PI), u = c * (v + 0.044715 * v * v * v), t = tanh(u);
+        double dref = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v);
+        if (fabs(v) < 1e6) {
+            double ed = fabs(d[i] - dref) / (1.0 + fabs(v));
+            if (ed > worst_d) worst_d = ed;
+        }
+    }
+    printf("    gelu fast tanh: worst |err|/(1+|x|) %.2e forward, %.2e derivative\n", worst, worst_d);
+    CHECKF(worst <= 2e-7, "forward error %.3g", worst);
+    CHECKF(worst_d <= 1e-6, "derivative error %.3g", worst_d);
+    float sp[2] = {INFINITY, NAN}, so[2];
+    vg_gelu_tanh(so, sp, 2);
+    CHECKF(so[0] == INFINITY && isnan(so[1]), "gelu(inf, nan) = %g %g", so[0], so[1]);
+    free(x); free(y); free(r); free(d); free(one);
+}

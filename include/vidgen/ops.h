@@ -10,6 +10,10 @@
 /* Work (elements) below which a kernel runs on one thread: an OpenMP region costs more than
  * it saves on tiny tensors. Results do not depend on it (iterations are independent). */
 #define VG_PAR_MIN 32768
+/* Column block of the column-sum loops (bias, gate, modulation and norm-weight gradients):
+ * rows are streamed once per block of columns, and each column is summed in row order by one
+ * thread, so the result does not depend on the thread count. */
+#define VG_COLBLK 64
 
 /* LayerNorm over dim; w/b may be NULL (no affine). mean/rstd [N] may be NULL. */
 void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,

@@ -349,11 +349,14 @@ static void linear_bwd(float *dx, bool dx_acc, vg_w gW, vg_w gb, const float *dy
     if (gW.d) vg_matmul_tn((float *)gW.d, dy, x, M, N, K);
     if (gb.d) {
         float *db = gb.d;
+        /* column sums: each column in row order (any thread count), rows streamed by column blocks */
         #pragma omp parallel for schedule(static) if (M * N > VG_PAR_MIN)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t i = 0; i < M; i++) s += dy[i * N + j];
-            db[j] += (float)s;
+        for (int64_t j0 = 0; j0 < N; j0 += VG_COLBLK) {
+            int64_t nb = N - j0 < VG_COLBLK ? N - j0 : VG_COLBLK;
+            double s[VG_COLBLK] = {0};
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < nb; j++) s[j] += dy[i * N + j0 + j];
+            for (int64_t j = 0; j < nb; j++) db[j0 + j] += (float)s[j];
         }
     }
 }
@@ -371,10 +374,12 @@ static void gate_bwd(float *dy, float *dg, const float *dout, const float *y, co
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < D; j++) dy[i * D + j] = dout[i * D + j] * g[j];
     #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
-    for (int64_t j = 0; j < D; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < L; i++) s += (double)dout[i * D + j] * y[i * D + j];
-        dg[j] += (float)s;
+    for (int64_t j0 = 0; j0 < D; j0 += VG_COLBLK) {
+        int64_t nb = D - j0 < VG_COLBLK ? D - j0 : VG_COLBLK;
+        double s[VG_COLBLK] = {0};
+        for (int64_t i = 0; i < L; i++)
+            for (int64_t j = 0; j < nb; j++) s[j] += (double)dout[i * D + j0 + j] * y[i * D + j0 + j];
+        for (int64_t j = 0; j < nb; j++) dg[j0 + j] += (float)s[j];
     }
 }
 

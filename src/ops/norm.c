@@ -47,15 +47,21 @@ void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const 
     }
     if (dw || db) {
         #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
-        for (int64_t j = 0; j < dim; j++) {
-            double sw = 0, sb = 0;
+        for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
+            int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
+            double sw[VG_COLBLK] = {0}, sb[VG_COLBLK] = {0};
             for (int64_t i = 0; i < N; i++) {
-                float g = dout[i * dim + j];
-                sw += (double)g * (x[i * dim + j] - mean[i]) * rstd[i];
-                sb += g;
+                const float *gi = dout + i * dim + j0, *xi = x + i * dim + j0;
+                float m = mean[i], r = rstd[i];
+                for (int64_t j = 0; j < nb; j++) {
+                    sw[j] += (double)gi[j] * (xi[j] - m) * r;
+                    sb[j] += gi[j];
+                }
             }
-            if (dw) dw[j] += (float)sw;
-            if (db) db[j] += (float)sb;
+            for (int64_t j = 0; j < nb; j++) {
+                if (dw) dw[j0 + j] += (float)sw[j];
+                if (db) db[j0 + j] += (float)sb[j];
+            }
         }
     }
 }
@@ -87,10 +93,15 @@ void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, con
     }
     if (dw) {
         #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
-        for (int64_t j = 0; j < dim; j++) {
-            double s = 0;
-            for (int64_t i = 0; i < N; i++) s += (double)dout[i * dim + j] * x[i * dim + j] * rstd[i];
-            dw[j] += (float)s;
+        for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
+            int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
+            double s[VG_COLBLK] = {0};
+            for (int64_t i = 0; i < N; i++) {
+                const float *gi = dout + i * dim + j0, *xi = x + i * dim + j0;
+                float r = rstd[i];
+                for (int64_t j = 0; j < nb; j++) s[j] += (double)gi[j] * xi[j] * r;
+            }
+            for (int64_t j = 0; j < nb; j++) dw[j0 + j] += (float)s[j];
         }
     }
 }
