@@ -96,37 +96,53 @@ VG_TEST(gemm_nt_matches_ref) {
     }
 }
 
+/* nn and tn at every level; on AMX machines one more pass (top+1) with vg_gemm_f32_amx on,
+ * which also covers nt with f32 weights, at the AMX tolerance. */
 VG_TEST(gemm_nn_tn_match_ref) {
-    int top = max_level();
+    int top = max_level(), amx = top >= 4;
     for (int s = 0; s < NSHAPES; s++) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         float *a = rnd(M * N, 1 + s), *w = rnd(N * K, 100 + s), *b = rnd(M * K, 150 + s);
         float *c0 = rnd(M * K, 300 + s), *ref = malloc(sizeof(float) * M * K), *got = malloc(sizeof(float) * M * K);
         float *t0 = rnd(N * K, 400 + s), *tref = malloc(sizeof(float) * N * K), *tgot = malloc(sizeof(float) * N * K);
+        float *wt = rnd(K * N, 500 + s), *nref = malloc(sizeof(float) * M * K), *ngot = malloc(sizeof(float) * M * K);
         memcpy(tref, t0, sizeof(float) * N * K);
         vg_matmul_tn_ref(tref, a, b, M, N, K);
         for (int acc = 0; acc < 2; acc++) {
             memcpy(ref, c0, sizeof(float) * M * K);
             vg_matmul_nn_ref(ref, a, w, M, N, K, acc);
-            for (int lvl = 1; lvl <= top; lvl++) {
-                vg_cpu_force_level(lvl);
+            memcpy(nref, c0, sizeof(float) * M * K);
+            vg_matmul_nt_ref(nref, a, wt, VG_DTYPE_F32, NULL, M, K, N, acc); /* A[M,N] . Wt[K,N]^T */
+            for (int lvl = 1; lvl <= top + amx; lvl++) {
+                bool on = lvl > top;
+                vg_cpu_force_level(on ? top : lvl);
+                vg_gemm_f32_amx(on);
                 char what[128];
                 memcpy(got, c0, sizeof(float) * M * K);
                 vg_matmul_nn(got, a, w, M, N, K, acc);
-                snprintf(what, sizeof(what), "nn M=%lld N=%lld K=%lld acc=%d level %d", (long long)M, (long long)N,
-                         (long long)K, acc, lvl);
-                if (!vg_test_close(__FILE__, __LINE__, what, got, ref, M * K, f32_atol(N), 1e-4)) goto out;
+                snprintf(what, sizeof(what), "nn M=%lld N=%lld K=%lld acc=%d level %d%s", (long long)M, (long long)N,
+                         (long long)K, acc, on ? top : lvl, on ? " (f32 on AMX)" : "");
+                if (!vg_test_close(__FILE__, __LINE__, what, got, ref, M * K, on ? amx_atol(N) : f32_atol(N), 1e-4)) goto out;
+                if (on) {
+                    memcpy(ngot, c0, sizeof(float) * M * K);
+                    vg_matmul_nt(ngot, a, wt, VG_DTYPE_F32, NULL, M, K, N, acc);
+                    snprintf(what, sizeof(what), "nt f32 M=%lld N=%lld K=%lld acc=%d (f32 on AMX)", (long long)M,
+                             (long long)K, (long long)N, acc);
+                    if (!vg_test_close(__FILE__, __LINE__, what, ngot, nref, M * K, amx_atol(N), 1e-4)) goto out;
+                }
                 if (acc) continue;
                 memcpy(tgot, t0, sizeof(float) * N * K);
                 vg_matmul_tn(tgot, a, b, M, N, K);
-                snprintf(what, sizeof(what), "tn M=%lld N=%lld K=%lld level %d", (long long)M, (long long)N,
-                         (long long)K, lvl);
-                if (!vg_test_close(__FILE__, __LINE__, what, tgot, tref, N * K, f32_atol(M), 1e-4)) goto out;
+                snprintf(what, sizeof(what), "tn M=%lld N=%lld K=%lld level %d%s", (long long)M, (long long)N,
+                         (long long)K, on ? top : lvl, on ? " (f32 on AMX)" : "");
+                if (!vg_test_close(__FILE__, __LINE__, what, tgot, tref, N * K, on ? amx_atol(M) : f32_atol(M), 1e-4)) goto out;
             }
         }
     out:
         vg_cpu_force_level(0);
+        vg_gemm_f32_amx(false);
         free(a); free(w); free(b); free(c0); free(ref); free(got); free(t0); free(tref); free(tgot);
+        free(wt); free(nref); free(ngot);
         if (vg_test_failed()) return;
     }
 }
@@ -149,9 +165,11 @@ VG_TEST(gemm_threads_bit_identical) {
         float *a = rnd(M * K, 5), *w = rnd(N * K, 6), *bias = rnd(N, 7), *out[2];
         out[0] = malloc(sizeof(float) * big);
         out[1] = malloc(sizeof(float) * big);
-        for (int lvl = 1; lvl <= top + 1; lvl++) { /* top+1: bf16 products forced on */
+        for (int lvl = 1; lvl <= top + 2; lvl++) { /* top+1: bf16 products forced on; top+2: f32 on AMX */
+            if (lvl == top + 2 && top < 4) break;
             vg_cpu_force_level(lvl > top ? top : lvl);
-            gemm_set_bf16_products(lvl > top ? 1 : 0);
+            gemm_set_bf16_products(lvl == top + 1 ? 1 : 0);
+            vg_gemm_f32_amx(lvl == top + 2);
             for (int op = 0; op < 5; op++) {
                 void *wd = op < 3 ? to_dtype(w, N * K, dts[op]) : NULL;
                 size_t n = op == 3 ? (size_t)(M * N) /* nn: A[M,K]->C[M,N] via N:=K */ : op == 4 ? (size_t)(K * M) : (size_t)(M * N);
@@ -167,6 +185,7 @@ VG_TEST(gemm_threads_bit_identical) {
                 if (memcmp(out[0], out[1], n * sizeof(float)) != 0) {
                     size_t i = 0;
                     while (out[0][i] == out[1][i]) i++;
+                    vg_gemm_f32_amx(false);
                     vg_cpu_force_level(0);
                     gemm_set_bf16_products(-1);
                     CHECKF(0, "op %d level %d M=%lld N=%lld K=%lld: 1 vs 2 threads differ at %zu: %.9g vs %.9g", op,
@@ -176,6 +195,7 @@ VG_TEST(gemm_threads_bit_identical) {
         }
         vg_cpu_force_level(0);
         gemm_set_bf16_products(-1);
+        vg_gemm_f32_amx(false);
         free(a); free(w); free(bias); free(out[0]); free(out[1]);
     }
 #endif

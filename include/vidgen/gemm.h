@@ -25,6 +25,12 @@ void vg_matmul_nn_ref(float *c, const float *a, const float *w, int64_t M, int64
 void vg_matmul_tn(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K);
 void vg_matmul_tn_ref(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K);
 
+/* f32 x f32 products on AMX tiles (level 4 only): both operands split into bf16 hi + lo, three
+ * tile passes, error ~2^-16 |a w| per product instead of f32 rounding, 2-4x the speed. Off by
+ * default, so inference and the golden tests run exact f32; the trainer turns it on for its run
+ * (training config "amx_f32", default true). Sets the mode, returns the previous one. */
+bool vg_gemm_f32_amx(bool on);
+
 /* CPU features detected at run time (cpu.c). */
 /* amx: AMX-TILE + AMX-BF16 present and the tile state granted by the OS (Linux arch_prctl). */
 typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;

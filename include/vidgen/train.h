@@ -19,6 +19,9 @@ typedef struct {
     uint64_t seed;
     double max_minutes;      /* stop (with a checkpoint) after this wall time; 0 = no limit */
     bool resume, quiet;
+    bool amx_f32;            /* f32 matrix products on AMX tiles (bf16 hi/lo, vg_gemm_f32_amx) where
+                              * the CPU has them; default true. Bit-identical across thread counts
+                              * either way, but a run resumed with the other setting diverges. */
 } vg_train_config;
 
 /* Defaults, then the JSON object text over them. Errors name `what` and the key. */

@@ -41,24 +41,6 @@ static INL TAMX void split32(__m512 v0, __m512 v1, __m512i *hi, __m512i *lo) {
     *lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
 }
 
-/* X panel: rows x0..x0+nx of an x-major f32 source over k0..k0+kc -> dst hi [w][kcp], then
- * lo [w][kcp] (bf16). Rows >= nx and k >= kc are zero. */
-static TAMX void pack_x(void *dst_, int w, const gemm_src *s, int64_t x0, int64_t nx, int64_t k0, int64_t kc) {
-    int64_t kcp = (kc + KB - 1) / KB * KB;
-    uint16_t *hi = dst_, *lo = hi + (size_t)w * kcp;
-    for (int x = 0; x < w; x++)
-        for (int64_t k = 0; k < kcp; k += 32) {
-            __m512i h = _mm512_setzero_si512(), l = h;
-            if (x < nx && k < kc) {
-                int64_t i = (x0 + x) * s->ld + k0 + k;
-                __m512 v0 = load16(s->p, s->dt, i, lanes(kc - k)), v1 = load16(s->p, s->dt, i + 16, lanes(kc - k - 16));
-                split32(v0, v1, &h, &l);
-            }
-            _mm512_store_si512(hi + x * kcp + k, h);
-            _mm512_store_si512(lo + x * kcp + k, l);
-        }
-}
-
 /* 16x16 transpose of 32-bit lanes (bf16 pairs): r[i][j] -> r[j][i]. */
 static INL TAMX void tr16(__m512i r[16]) {
     __m512i t[16], u[16];
@@ -82,11 +64,73 @@ static INL TAMX void tr16(__m512i r[16]) {
     }
 }
 
+/* X panel: rows x0..x0+nx of an f32 source over k0..k0+kc -> dst hi [w][kcp], then
+ * lo [w][kcp] (bf16). Rows >= nx and k >= kc are zero. k-major sources (vg_matmul_tn's dy^T)
+ * are transposed 16x16 at a time. */
+static TAMX void pack_x(void *dst_, int w, const gemm_src *s, int64_t x0, int64_t nx, int64_t k0, int64_t kc) {
+    int64_t kcp = (kc + KB - 1) / KB * KB;
+    uint16_t *hi = dst_, *lo = hi + (size_t)w * kcp;
+    if (s->kmajor) {
+        const float *p = s->p;
+        for (int g = 0; g < w; g += 16) {
+            __mmask16 xm = lanes(nx - g);
+            for (int64_t k = 0; k < kcp; k += 32) {
+                __m512i r0[16], r1[16];
+                for (int i = 0; i < 16; i++) {
+                    r0[i] = k + i < kc ? _mm512_castps_si512(_mm512_maskz_loadu_ps(xm, p + (k0 + k + i) * s->ld + x0 + g))
+                                       : _mm512_setzero_si512();
+                    r1[i] = k + 16 + i < kc ? _mm512_castps_si512(_mm512_maskz_loadu_ps(xm, p + (k0 + k + 16 + i) * s->ld + x0 + g))
+                                            : _mm512_setzero_si512();
+                }
+                tr16(r0);
+                tr16(r1);
+                for (int i = 0; i < 16; i++) {
+                    __m512i h, l;
+                    split32(_mm512_castsi512_ps(r0[i]), _mm512_castsi512_ps(r1[i]), &h, &l);
+                    _mm512_store_si512(hi + (g + i) * kcp + k, h);
+                    _mm512_store_si512(lo + (g + i) * kcp + k, l);
+                }
+            }
+        }
+        return;
+    }
+    for (int x = 0; x < w; x++)
+        for (int64_t k = 0; k < kcp; k += 32) {
+            __m512i h = _mm512_setzero_si512(), l = h;
+            if (x < nx && k < kc) {
+                int64_t i = (x0 + x) * s->ld + k0 + k;
+                __m512 v0 = load16(s->p, s->dt, i, lanes(kc - k)), v1 = load16(s->p, s->dt, i + 16, lanes(kc - k - 16));
+                split32(v0, v1, &h, &l);
+            }
+            _mm512_store_si512(hi + x * kcp + k, h);
+            _mm512_store_si512(lo + x * kcp + k, l);
+        }
+}
+
 /* Y panel (weights [N][K], x-major): dst hi [kcp/2][w][2], then (F16/F32 sources) lo. */
 static INL TAMX void pack_y_any(void *dst_, int w, const gemm_src *s, int64_t x0, int64_t nx, int64_t k0, int64_t kc,
                                 bool with_lo) {
     int64_t kcp = (kc + KB - 1) / KB * KB;
     uint32_t *hi = dst_, *lo = hi + (size_t)w * kcp / 2; /* one bf16 pair per 32-bit word */
+    if (s->kmajor) { /* f32 [k][x] (vg_matmul_nn's W, vg_matmul_tn's x): rows k, k+1 -> pairs */
+        const float *p = s->p;
+        for (int g = 0; g < w; g += 16) {
+            __mmask16 xm = lanes(nx - g);
+            for (int64_t k = 0; k < kcp; k += 2) {
+                __m512 e = k < kc ? _mm512_maskz_loadu_ps(xm, p + (k0 + k) * s->ld + x0 + g) : _mm512_setzero_ps();
+                __m512 o = k + 1 < kc ? _mm512_maskz_loadu_ps(xm, p + (k0 + k + 1) * s->ld + x0 + g) : _mm512_setzero_ps();
+                __m512i h, l; /* h: e's 16 bf16 then o's; l likewise for the residuals */
+                split32(e, o, &h, &l);
+                __m512i he = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(h)), ho = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1));
+                _mm512_store_si512(hi + (k / 2) * w + g, _mm512_or_si512(he, _mm512_slli_epi32(ho, 16)));
+                if (with_lo) {
+                    __m512i le = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(l)), lo2 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(l, 1));
+                    _mm512_store_si512(lo + (k / 2) * w + g, _mm512_or_si512(le, _mm512_slli_epi32(lo2, 16)));
+                }
+            }
+        }
+        return;
+    }
     for (int g = 0; g < w; g += 16)
         for (int64_t k = 0; k < kcp; k += 32) {
             __m512i rh[16], rl[16];
@@ -231,7 +275,7 @@ static TAMX void kernel_bf16(int64_t kc, const void *ap, const void *bp, float *
 static const gemm_path path_hilo = {MR, NR, 256, 512, KB, pack_x, pack_y_hilo, kernel_hilo, 4, 4};
 static const gemm_path path_bf16 = {MR, NR, 256, 512, KB, pack_x, pack_y_bf16, kernel_bf16, 4, 2};
 const gemm_path *gemm_path_amx(vg_dtype wt) {
-    return wt == VG_DTYPE_BF16 ? &path_bf16 : wt == VG_DTYPE_F16 ? &path_hilo : NULL;
+    return wt == VG_DTYPE_BF16 ? &path_bf16 : (wt == VG_DTYPE_F16 || wt == VG_DTYPE_F32) ? &path_hilo : NULL;
 }
 
 #else

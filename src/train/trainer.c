@@ -12,6 +12,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 #include "vidgen/data.h"
+#include "vidgen/gemm.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
 #include "vidgen/rng.h"
@@ -44,12 +45,13 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     c->size = 32; c->frames = 8; c->batch = 8; c->steps = 1000; c->warmup = 100; c->ckpt_every = 200; c->log_every = 10;
     c->lr = 1e-3; c->min_lr_frac = 0.1; c->weight_decay = 0.01; c->beta1 = 0.9; c->beta2 = 0.99; c->grad_clip = 1.0;
     c->ema = 0.995; c->image_frac = 0.1; c->text_drop = 0.1; c->flow_shift = 2.0; c->seed = 0;
+    c->amx_f32 = true;
     cJSON *o = cJSON_Parse(json);
     vg_status st = VG_OK;
     if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return vg_fail(VG_ERR_FORMAT, "%s: not a JSON object", what); }
     static const char *known[] = {"model", "data", "out", "held_out", "size", "frames", "batch", "steps", "warmup",
                                   "ckpt_every", "log_every", "lr", "min_lr_frac", "weight_decay", "beta1", "beta2",
-                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "comment"};
+                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32", "comment"};
     for (cJSON *it = o->child; it; it = it->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(it->string, known[i]) == 0;
@@ -76,6 +78,10 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
             if (!cJSON_IsString(e)) { st = vg_fail(VG_ERR_FORMAT, "%s: held_out[%d] is not a string", what, i); goto out; }
             c->held_out[i] = strdup(e->valuestring);
         }
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "amx_f32"))) {
+        if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"amx_f32\" must be true or false", what); goto out; }
+        c->amx_f32 = cJSON_IsTrue(it);
     }
     double v;
 #define INT(k, lo, hi, f) v = c->f; if ((st = jnum(o, k, lo, hi, &v, what))) goto out; c->f = (int)v
@@ -274,6 +280,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     FILE *logf = NULL;
     const int B = c->batch;
     const int64_t F = c->frames, H = c->size, W = c->size, C = 3, n1 = C * F * H * W;
+    const bool amx_was = vg_gemm_f32_amx(c->amx_f32);
     if (st) goto out;
     const int64_t T = s.m.dcfg.text_len, Dt = s.m.dcfg.text_dim;
     if ((st = vg_mkdir_p(c->out))) goto out;
@@ -413,6 +420,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         if (stopping) { st = vg_fail(VG_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s", (long long)s.step, c->out); goto out; }
     }
 out:
+    vg_gemm_f32_amx(amx_was);
     if (logf) fclose(logf);
     for (int b = 0; tacts && b < B; b++) vg_t5_acts_free(tacts[b]);
     free(tacts);
