@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Writes the `vidgen batch` job files used for the default model's evaluation table (README,
+"The default model beside the flipbook"). Deterministic (random.Random(2026)); run from the repo
+root: python3 tools/eval/make_jobs.py. Prompts: 30 drawn from the whole shape-world vocabulary
+plus 10 that contain the model's held-out combinations (2 each), each with a fixed seed.
+Files: tools/eval/shapes.jsonl (the 40 prompts, no settings) and one job file per setting:
+w2_f16, w2_f30, w0_f16, w0_f30 (window 2 = the model's, window 0 = flipbook), and w2_f60,
+w2_f120, w0_f120 on the first 10 prompts (clips longer than the 8 training frames)."""
+import json, random
+
+OBJ = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white"]
+BG = ["black", "white", "gray", "blue", "green", "red", "yellow", "purple"]
+SHAPES = ["ball", "square", "triangle"]
+SIZES = ["small", "big"]
+MOTIONS = ["moving left", "moving right", "moving up", "moving down", "bouncing", "standing still"]
+LIGHT = ["", "", "", "", ", getting darker", ", getting brighter"]
+HELD = [("green", "triangle", None, None), ("blue", "square", "moving left", None), ("red", "ball", None, "gray"),
+        ("yellow", "triangle", "bouncing", None), ("pink", "square", "standing still", None)]
+
+
+def prompt(r, colour=None, shape=None, motion=None, bg=None):
+    colour = colour or r.choice(OBJ)
+    shape = shape or r.choice(SHAPES)
+    motion = motion or r.choice(MOTIONS)
+    bg = bg or r.choice([b for b in BG if b != colour])
+    return f"a {r.choice(SIZES)} {colour} {shape} {motion} on a {bg} background{r.choice(LIGHT)}"
+
+
+def main():
+    r = random.Random(2026)
+    prompts = [prompt(r) for _ in range(30)]
+    for h in HELD:
+        for _ in range(2):
+            prompts.append(prompt(r, *h))
+    jobs = [{"name": f"p{i + 1:02d}", "prompt": p, "seed": i + 1} for i, p in enumerate(prompts)]
+    with open("tools/eval/shapes.jsonl", "w") as f:
+        for j in jobs:
+            f.write(json.dumps(j) + "\n")
+    sets = {"w2_f16": (2, 16, 40), "w2_f30": (2, 30, 40), "w0_f16": (0, 16, 40), "w0_f30": (0, 30, 40),
+            "w2_f60": (2, 60, 10), "w2_f120": (2, 120, 10), "w0_f120": (0, 120, 10)}
+    for name, (win, frames, n) in sets.items():
+        with open(f"tools/eval/{name}.jsonl", "w") as f:
+            f.write(json.dumps({"defaults": {"frames": frames, "temporal_window": win}}) + "\n")
+            for j in jobs[:n]:
+                f.write(json.dumps(j) + "\n")
+
+
+if __name__ == "__main__":
+    main()
