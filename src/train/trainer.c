@@ -334,11 +334,16 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         }
         /* -- text encoder forward (real tokens only), zero padding to text_len */
         memset(ctx, 0, sizeof(float) * B * T * Dt);
+        /* per-sample work in parallel over the batch (each sample by one thread: deterministic) */
+        vg_status bst[1024];
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++) bst[b] = vg_t5_forward(ctx + b * T * Dt, tacts[b], &s.m.t5, ids + b * T, nids[b]);
         for (int b = 0; b < B; b++)
-            if ((st = vg_t5_forward(ctx + b * T * Dt, tacts[b], &s.m.t5, ids + b * T, nids[b]))) goto out;
+            if ((st = bst[b])) goto out;
         /* -- noise level and noised input */
         float tt[1024];
         double sig[1024];
+        #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             double u1 = uni(rs, (uint64_t)step, 8 * b + 1), u2 = uni(rs, (uint64_t)step, 8 * b + 2);
             double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2), sg = 1 / (1 + exp(-z));
@@ -350,7 +355,8 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         int window = uni(rs, (uint64_t)step, 7) < c->image_frac ? 0 : s.m.def.window; /* image steps: frames alone */
         if ((st = vg_dit_forward(&s.m.dit, acts, pred, xt, tt, ctx, B, F, H, W, window, 0, NULL))) goto out;
         /* -- loss on v and its gradient */
-        double loss = 0;
+        double loss = 0, bl[1024];
+        #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             double dl = 0, den = sig[b] > 0.05 ? sig[b] : 0.05;
             for (int64_t j = 0; j < n1; j++) {
@@ -360,8 +366,9 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
                 else { vp = pred[k]; d = vp - vt; dpred[k] = (float)(2 * d / (n1 * B)); }
                 dl += d * d;
             }
-            loss += dl / n1;
+            bl[b] = dl / n1;
         }
+        for (int b = 0; b < B; b++) loss += bl[b];
         loss /= B;
         if (!isfinite(loss)) { st = vg_fail(VG_ERR_ARG, "loss is %g at step %lld (lower the learning rate)", loss, (long long)step); goto out; }
         /* -- backward */
@@ -371,7 +378,23 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
             if ((st = vg_t5_backward(s.g[1], tacts[b], &s.m.t5, dctx + b * T * Dt))) goto out;
         /* -- clip, AdamW, EMA */
         double gn = 0;
-        for (int k = 0; k < SEG; k++) for (int64_t i = 0; i < s.n[k]; i++) gn += (double)s.g[k][i] * s.g[k][i];
+        for (int k = 0; k < SEG; k++) {
+            /* fixed chunks of 2^16 summed in order: the same value at any thread count */
+            const int64_t CH = 1 << 16, nch = (s.n[k] + CH - 1) / CH;
+            double part[256];
+            const float *g = s.g[k];
+            for (int64_t c0 = 0; c0 < nch; c0 += 256) {
+                int64_t nc = nch - c0 < 256 ? nch - c0 : 256;
+                #pragma omp parallel for schedule(static)
+                for (int64_t c = 0; c < nc; c++) {
+                    int64_t i0 = (c0 + c) * CH, i1 = i0 + CH < s.n[k] ? i0 + CH : s.n[k];
+                    double acc = 0;
+                    for (int64_t i = i0; i < i1; i++) acc += (double)g[i] * g[i];
+                    part[c] = acc;
+                }
+                for (int64_t c = 0; c < nc; c++) gn += part[c];
+            }
+        }
         gn = sqrt(gn);
         double scale = (c->grad_clip > 0 && gn > c->grad_clip) ? c->grad_clip / gn : 1.0;
         double lr = lr_at(c, step), b1 = c->beta1, b2 = c->beta2;
