@@ -497,8 +497,8 @@ VG_TEST(score_cli_batch_folder_tallies) {
                m ? m->valuedouble : -1);
     }
     cJSON_Delete(j);
-    /* one clip whose prompt is outside the grammars: scored, not judged */
-    rc = SH(&o, "%s --model models/tiny -t 1 -q -p 'a cat' --frames 4 --steps 2 --out %s/cat && %s score %s/cat", bin(), d, bin(), d);
+    /* one clip whose prompt is outside the grammars: scored, not judged (its sheet.png ignored) */
+    rc = SH(&o, "%s --model models/tiny -t 1 -q -p 'a cat' --frames 4 --steps 2 --sheet --out %s/cat && %s score %s/cat", bin(), d, bin(), d);
     CHECKF(rc == 0 && strstr(o, "temporal flickering") && !strstr(o, "prompt adherence"), "rc %d %s", rc, o);
     free(o);
 }

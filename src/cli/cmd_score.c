@@ -79,6 +79,17 @@ static vg_status read_clip(const char *dir, uint8_t **clip, int64_t *f, int *h, 
     *clip = NULL;
     vg_status st = list_dir(dir, false, &names, &n);
     if (st != VG_OK) return st;
+    /* a vidgen output folder: only frame_NNNN.png (not sheet.png or other pictures beside them) */
+    int nf = 0;
+    for (int i = 0; i < n; i++) nf += strncmp(names[i], "frame_", 6) == 0;
+    if (nf > 0 && nf < n) {
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (strncmp(names[i], "frame_", 6) == 0) names[k++] = names[i];
+            else free(names[i]);
+        }
+        n = k;
+    }
     if (n < 2) { free_list(names, n); return vg_fail(VG_ERR_FORMAT, "%s: %d PNG frames, expected at least 2", dir, n); }
     uint8_t *c = NULL;
     for (int i = 0; i < n && st == VG_OK; i++) {

@@ -5,7 +5,8 @@ root: python3 tools/eval/make_jobs.py. Prompts: 30 drawn from the whole shape-wo
 plus 10 that contain the model's held-out combinations (2 each), each with a fixed seed.
 Files: tools/eval/shapes.jsonl (the 40 prompts, no settings) and one job file per setting:
 w2_f16, w2_f30, w0_f16, w0_f30 (window 2 = the model's, window 0 = flipbook), and w2_f60,
-w2_f120, w0_f120 on the first 10 prompts (clips longer than the 8 training frames)."""
+w2_f120, w0_f120 on the first 10 prompts (clips longer than the 8 training frames); and
+mnist_w2_f30 / mnist_w0_f30: 20 Moving MNIST captions for the MNIST model."""
 import json, random
 
 OBJ = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white"]
@@ -36,6 +37,19 @@ def main():
     with open("tools/eval/shapes.jsonl", "w") as f:
         for j in jobs:
             f.write(json.dumps(j) + "\n")
+    # Moving MNIST model: 10 one-digit clips (a direction each) and 10 two-digit bouncing clips
+    mj = []
+    dirs = ["left", "right", "up", "down"]
+    for i in range(10):
+        mj.append({"name": f"m{i + 1:02d}", "prompt": f"the digit {r.randrange(10)} moving {dirs[i % 4]}", "seed": 100 + i})
+    for i in range(10):
+        a, b = r.randrange(10), r.randrange(10)
+        mj.append({"name": f"m{i + 11:02d}", "prompt": f"the digits {a} and {b} bouncing", "seed": 110 + i})
+    for name, win in (("mnist_w2_f30", 2), ("mnist_w0_f30", 0)):
+        with open(f"tools/eval/{name}.jsonl", "w") as f:
+            f.write(json.dumps({"defaults": {"frames": 30, "temporal_window": win}}) + "\n")
+            for j in mj:
+                f.write(json.dumps(j) + "\n")
     sets = {"w2_f16": (2, 16, 40), "w2_f30": (2, 30, 40), "w0_f16": (0, 16, 40), "w0_f30": (0, 30, 40),
             "w2_f60": (2, 60, 10), "w2_f120": (2, 120, 10), "w0_f120": (0, 120, 10)}
     for name, (win, frames, n) in sets.items():
