@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #include "vidgen/gemm.h"
 #include "ops/gemm_internal.h"
+#include "ops/tr16_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11)
 #define TAMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
@@ -41,29 +42,6 @@ static INL TAMX void split32(__m512 v0, __m512 v1, __m512i *hi, __m512i *lo) {
     *lo = (__m512i)_mm512_cvtne2ps_pbh(_mm512_sub_ps(v1, h1), _mm512_sub_ps(v0, h0));
 }
 
-/* 16x16 transpose of 32-bit lanes (bf16 pairs): r[i][j] -> r[j][i]. */
-static INL TAMX void tr16(__m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        u[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int m = 0; m < 4; m++) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xdd);
-        __m512i w0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88), w1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xdd);
-        r[m] = _mm512_shuffle_i32x4(v0, w0, 0x88);
-        r[m + 8] = _mm512_shuffle_i32x4(v0, w0, 0xdd);
-        r[m + 4] = _mm512_shuffle_i32x4(v1, w1, 0x88);
-        r[m + 12] = _mm512_shuffle_i32x4(v1, w1, 0xdd);
-    }
-}
-
 /* X panel: rows x0..x0+nx of an f32 source over k0..k0+kc -> dst hi [w][kcp], then
  * lo [w][kcp] (bf16). Rows >= nx and k >= kc are zero. k-major sources (vg_matmul_tn's dy^T)
  * are transposed 16x16 at a time. */
@@ -82,8 +60,8 @@ static TAMX void pack_x(void *dst_, int w, const gemm_src *s, int64_t x0, int64_
                     r1[i] = k + 16 + i < kc ? _mm512_castps_si512(_mm512_maskz_loadu_ps(xm, p + (k0 + k + 16 + i) * s->ld + x0 + g))
                                             : _mm512_setzero_si512();
                 }
-                tr16(r0);
-                tr16(r1);
+                vg_tr16x16_epi32(r0);
+                vg_tr16x16_epi32(r1);
                 for (int i = 0; i < 16; i++) {
                     __m512i h, l;
                     split32(_mm512_castsi512_ps(r0[i]), _mm512_castsi512_ps(r1[i]), &h, &l);
@@ -147,10 +125,10 @@ static INL TAMX void pack_y_any(void *dst_, int w, const gemm_src *s, int64_t x0
                     }
                 }
             }
-            tr16(rh);
+            vg_tr16x16_epi32(rh);
             for (int t = 0; t < 16; t++) _mm512_store_si512(hi + (k / 2 + t) * w + g, rh[t]);
             if (with_lo) {
-                tr16(rl);
+                vg_tr16x16_epi32(rl);
                 for (int t = 0; t < 16; t++) _mm512_store_si512(lo + (k / 2 + t) * w + g, rl[t]);
             }
         }

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include "vidgen/gemm.h"
 #include "ops/gemm_internal.h"
+#include "ops/tr16_avx512.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
@@ -14,31 +15,6 @@
 #define INL inline __attribute__((always_inline))
 
 enum { MR = 14, NR = 32 };
-
-/* 16x16 transpose of 32-bit lanes: r[i][j] -> r[j][i]. */
-static INL T512 void tr16(__m512 r[16]) {
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-        u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    for (int m = 0; m < 4; m++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
-        __m512 w0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88), w1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
-        r[m] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        r[m + 8] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
-        r[m + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        r[m + 12] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
-    }
-}
 
 static INL __mmask16 lanes(int64_t n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 static INL __mmask32 lanes32(int64_t n) { return n >= 32 ? 0xffffffffu : n <= 0 ? 0 : (__mmask32)((1u << n) - 1); }
@@ -69,7 +45,7 @@ static T512 void pack_f32(void *dst_, int w, const gemm_src *s, int64_t x0, int6
             __mmask16 km = lanes(kc - k);
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = i < nv ? load16(s, x0 + g + i, k0 + k, km) : _mm512_setzero_ps();
-            tr16(r);
+            vg_tr16x16_epi32((__m512i *)r);
             int64_t nk = kc - k < 16 ? kc - k : 16;
             for (int t = 0; t < nk; t++) _mm512_mask_storeu_ps(dst + (k + t) * w + g, lm, r[t]);
         }
@@ -139,7 +115,7 @@ static T512BF void pack_bf16(void *dst_, int w, const gemm_src *s, int64_t x0, i
             __mmask32 km = lanes32(kc - k);
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = i < nv ? load_pairs(s, x0 + g + i, k0 + k, km) : _mm512_setzero_ps();
-            tr16(r);
+            vg_tr16x16_epi32((__m512i *)r);
             int64_t np = kp - k / 2 < 16 ? kp - k / 2 : 16;
             for (int t = 0; t < np; t++) _mm512_mask_storeu_ps((float *)dst + (k / 2 + t) * w + g, lm, r[t]);
         }
