@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <cjson/cJSON.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "vidgen/data.h"
 #include "vidgen/gemm.h"
 #include "vidgen/io.h"
@@ -272,7 +275,15 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     tstate s;
     vg_status st = state_init(&s, c);
     vg_dataset *ds = NULL;
-    vg_dit_acts *acts = NULL;
+    /* The batch is split into NG groups (a fixed count, whatever the thread count) that run
+     * forward and backward side by side, one per thread, each with its own activations and
+     * gradients; the group gradients are then added in group order. So two threads share no
+     * barrier inside a step, and 1 and 2 threads still give the same weights. */
+    enum { NG_MAX = 2 };
+    vg_dit_acts *acts[NG_MAX] = {NULL, NULL};
+    vg_dit gd2;
+    float *g1b = NULL;
+    memset(&gd2, 0, sizeof(gd2));
     vg_t5_acts **tacts = NULL;
     float *x0 = NULL, *xt = NULL, *eps = NULL, *pred = NULL, *dpred = NULL, *ctx = NULL, *dctx = NULL;
     int32_t *ids = NULL;
@@ -295,7 +306,20 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         if ((st = vg_heldout_add(&held, c->held_out[i]))) { st = vg_fail(st, "held_out \"%s\": %s", c->held_out[i], vg_last_error()); goto out; }
     vg_dataset_opts dopt = {.size = c->size, .frames = c->frames, .seed = c->seed, .heldout = &held};
     if ((st = vg_dataset_open(&ds, c->data, &dopt))) goto out;
-    if ((st = vg_dit_acts_new(&acts, &s.m.dcfg, B, F, H, W, true))) goto out;
+    const int NG = B % 2 == 0 ? 2 : 1, BG = B / NG;
+    for (int g = 0; g < NG; g++)
+        if ((st = vg_dit_acts_new(&acts[g], &s.m.dcfg, BG, F, H, W, true))) goto out;
+    if (NG > 1) {
+        if ((st = vg_dit_alloc_f32(&gd2, &s.m.dcfg))) goto out;
+        if (!(g1b = calloc((size_t)s.n[1], sizeof(float)))) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto out; }
+    }
+    const int nthr_total =
+#ifdef _OPENMP
+        omp_get_max_threads();
+#else
+        1;
+#endif
+    const int nouter = NG < nthr_total ? NG : nthr_total;
     tacts = calloc((size_t)B, sizeof(*tacts));
     x0 = malloc(sizeof(float) * n1 * B); xt = malloc(sizeof(float) * n1 * B); eps = malloc(sizeof(float) * n1 * B);
     pred = malloc(sizeof(float) * n1 * B); dpred = malloc(sizeof(float) * n1 * B);
@@ -353,7 +377,15 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
             for (int64_t j = 0; j < n1; j++) xt[b * n1 + j] = (float)((1 - sg) * x0[b * n1 + j] + sg * eps[b * n1 + j]);
         }
         int window = uni(rs, (uint64_t)step, 7) < c->image_frac ? 0 : s.m.def.window; /* image steps: frames alone */
-        if ((st = vg_dit_forward(&s.m.dit, acts, pred, xt, tt, ctx, B, F, H, W, window, 0, NULL))) goto out;
+        {
+            vg_status gst[NG_MAX] = {VG_OK, VG_OK};
+            #pragma omp parallel for schedule(static) num_threads(nouter)
+            for (int g = 0; g < NG; g++)
+                gst[g] = vg_dit_forward(&s.m.dit, acts[g], pred + (int64_t)g * BG * n1, xt + (int64_t)g * BG * n1, tt + g * BG,
+                                        ctx + (int64_t)g * BG * T * Dt, BG, F, H, W, window, 0, NULL);
+            for (int g = 0; g < NG; g++)
+                if ((st = gst[g])) goto out;
+        }
         /* -- loss on v and its gradient */
         double loss = 0, bl[1024];
         #pragma omp parallel for schedule(static)
@@ -373,9 +405,30 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         if (!isfinite(loss)) { st = vg_fail(VG_ERR_ARG, "loss is %g at step %lld (lower the learning rate)", loss, (long long)step); goto out; }
         /* -- backward */
         for (int k = 0; k < SEG; k++) memset(s.g[k], 0, sizeof(float) * (size_t)s.n[k]);
-        if ((st = vg_dit_backward(&s.m.dit, acts, &s.gd, dctx, dpred))) goto out;
-        for (int b = 0; b < B; b++)
-            if ((st = vg_t5_backward(s.g[1], tacts[b], &s.m.t5, dctx + b * T * Dt))) goto out;
+        if (NG > 1) {
+            memset(gd2.owned, 0, sizeof(float) * (size_t)s.n[0]);
+            memset(g1b, 0, sizeof(float) * (size_t)s.n[1]);
+        }
+        {
+            vg_status gst[NG_MAX] = {VG_OK, VG_OK};
+            #pragma omp parallel for schedule(static) num_threads(nouter)
+            for (int g = 0; g < NG; g++) {
+                gst[g] = vg_dit_backward(&s.m.dit, acts[g], g ? &gd2 : &s.gd, dctx + (int64_t)g * BG * T * Dt,
+                                         dpred + (int64_t)g * BG * n1);
+                for (int b = g * BG; b < (g + 1) * BG && gst[g] == VG_OK; b++)
+                    gst[g] = vg_t5_backward(g ? g1b : s.g[1], tacts[b], &s.m.t5, dctx + b * T * Dt);
+            }
+            for (int g = 0; g < NG; g++)
+                if ((st = gst[g])) goto out;
+            if (NG > 1) {
+                float *a0 = s.g[0], *a1 = s.g[1];
+                const float *b0 = gd2.owned, *b1 = g1b;
+                #pragma omp parallel for schedule(static)
+                for (int64_t i = 0; i < s.n[0]; i++) a0[i] += b0[i];
+                #pragma omp parallel for schedule(static)
+                for (int64_t i = 0; i < s.n[1]; i++) a1[i] += b1[i];
+            }
+        }
         /* -- clip, AdamW, EMA */
         double gn = 0;
         for (int k = 0; k < SEG; k++) {
@@ -447,7 +500,9 @@ out:
     if (logf) fclose(logf);
     for (int b = 0; tacts && b < B; b++) vg_t5_acts_free(tacts[b]);
     free(tacts);
-    vg_dit_acts_free(acts);
+    for (int g = 0; g < NG_MAX; g++) vg_dit_acts_free(acts[g]);
+    vg_dit_free(&gd2);
+    free(g1b);
     vg_dataset_free(ds);
     free(x0); free(xt); free(eps); free(pred); free(dpred); free(ctx); free(dctx); free(ids); free(nids);
     state_free(&s);
