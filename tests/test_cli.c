@@ -91,6 +91,10 @@ VG_TEST(cli_usage_errors_exit_2) {
         free(o);
     }
     char *o = NULL;
+    /* a Wan2.1-only setting given to vidgen's own model is refused by name */
+    int rc = RUN(&o, "%s " TINY " -p x --dry-run --out %s/u", bin(), d);
+    CHECKF(rc == 2 && strstr(o, "--dry-run is for Wan2.1 checkpoints"), "rc %d, output %s", rc, o);
+    free(o);
     CHECK(RUN(&o, "%s --help", bin()) == 0 && strstr(o, "Examples:"));
     free(o);
     CHECK(RUN(&o, "%s --version", bin()) == 0 && strstr(o, "vidgen "));

@@ -127,6 +127,10 @@ VG_TEST(wan_prefix_free_and_diffusers_layouts_give_same_frames) {
     rc = vg_test_sh(&out, "%s --model %s " GEN " --out %s/df", bin(), df, d);
     CHECKF(rc == 0, "diffusers: rc %d: %s", rc, out);
     free(out);
+    /* settings of vidgen's own models are refused by name in Wan mode (shared settings table) */
+    rc = vg_test_sh(&out, "%s --model %s " GEN " --sheet --out %s/sh 2>&1", bin(), df, d);
+    CHECKF(rc == 2 && strstr(out, "--sheet is not supported with Wan2.1"), "--sheet in Wan mode: rc %d: %s", rc, out);
+    free(out);
     /* the shards really are several files, found through the index */
     CHECK(vg_test_sh(NULL, "test -f %s/transformer/diffusion_pytorch_model-00002-of-00002.safetensors -a "
                      "-f %s/text_encoder/model.safetensors.index.json", df, df) == 0);

@@ -94,41 +94,12 @@ int vg_cmd_generate(int argc, char **argv) {
         if (!vg_cmd_wan) return cli_error(CLI_USAGE, NULL, "Wan2.1 checkpoints are not supported by this build");
         return vg_cmd_wan(argc, argv);
     }
-    const char *config = NULL;
     int rc = 0;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); goto done; }
-        if (!strcmp(a, "--version")) { printf("vidgen %s\n", VG_VERSION); goto done; }
-        const char *val = NULL, *eq = strchr(a, '=');
-        char name[64];
-        snprintf(name, sizeof(name), "%.*s", eq && a[0] == '-' && a[1] == '-' ? (int)(eq - a) : (int)strlen(a), a);
-        if (eq && a[1] == '-') val = eq + 1;
-        if (!strcmp(name, "--config")) {
-            if (!val && i + 1 >= argc) { rc = cli_error(CLI_USAGE, NULL, "--config needs a file"); goto done; }
-            config = val ? val : argv[++i];
-            continue;
-        }
-        int k = gen_find_flag(name);
-        if (k < 0) { rc = cli_error(CLI_USAGE, "see vidgen --help", "unknown option '%s'", a); goto done; }
-        if (gen_defs[k].type == T_BOOL) {
-            if ((rc = gen_apply(&s, k, val ? val : "true", "command line", &e))) goto fail;
-            continue;
-        }
-        if (!val) {
-            if (i + 1 >= argc) { rc = cli_error(CLI_USAGE, "see vidgen --help", "%s needs a value", name); goto done; }
-            val = argv[++i];
-        }
-        if ((rc = gen_apply(&s, k, val, "command line", &e))) goto fail;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(HELP, stdout); goto done; }
+        if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); goto done; }
     }
-    /* precedence: config file < command line */
-    if (config) {
-        gen_settings file = {0};
-        if ((rc = gen_load_config(&file, config, &e))) { gen_settings_free(&file); goto fail; }
-        gen_overlay(&file, &s);
-        gen_settings_free(&s);
-        s = file;
-    }
+    if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --help", &e))) goto fail;
     if (!s.set[S_PROMPT] || !s.str[S_PROMPT][0]) {
         rc = cli_error(CLI_USAGE, "vidgen --prompt \"a big red ball bouncing on a blue background\"", "no prompt given");
         goto done;

@@ -12,47 +12,9 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "gen_common.h"
 #include "vidgen/io.h"
 #include "vidgen/wan.h"
-
-typedef enum { T_STR, T_INT, T_FLOAT, T_U64, T_BOOL, T_WINDOW, T_BYTES } wtype;
-typedef struct { const char *key, *flag, *alias; wtype type; double lo, hi; } wdef;
-
-enum { W_PROMPT, W_NEG, W_FRAMES, W_WIDTH, W_HEIGHT, W_STEPS, W_CFG, W_SEED, W_SAMPLER, W_SHIFT, W_WINDOW, W_MODEL,
-       W_DIT, W_T5, W_VAE, W_TOK, W_OUT, W_OVERWRITE, W_THREADS, W_QUIET, W_MAXMEM, W_DRY, W_COUNT };
-
-static const wdef g_defs[W_COUNT] = {
-    [W_PROMPT] = {"prompt", "--prompt", "-p", T_STR, 0, 0},
-    [W_NEG] = {"negative_prompt", "--negative-prompt", "-n", T_STR, 0, 0},
-    [W_FRAMES] = {"frames", "--frames", "--video-frames", T_INT, 1, 100001},
-    [W_WIDTH] = {"width", "--width", "-W", T_INT, 1, 8192},
-    [W_HEIGHT] = {"height", "--height", "-H", T_INT, 1, 8192},
-    [W_STEPS] = {"steps", "--steps", NULL, T_INT, 1, 1000},
-    [W_CFG] = {"cfg_scale", "--cfg-scale", NULL, T_FLOAT, 0, 100},
-    [W_SEED] = {"seed", "--seed", "-s", T_U64, 0, 0},
-    [W_SAMPLER] = {"sampler", "--sampler", NULL, T_STR, 0, 0},
-    [W_SHIFT] = {"flow_shift", "--flow-shift", NULL, T_FLOAT, 0.01, 100},
-    [W_WINDOW] = {"temporal_window", "--temporal-window", NULL, T_WINDOW, 0, 100000},
-    [W_MODEL] = {"model", "--model", "-m", T_STR, 0, 0},
-    [W_DIT] = {"diffusion_model", "--diffusion-model", NULL, T_STR, 0, 0},
-    [W_T5] = {"text_encoder", "--text-encoder", NULL, T_STR, 0, 0},
-    [W_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
-    [W_TOK] = {"tokenizer", "--tokenizer", NULL, T_STR, 0, 0},
-    [W_OUT] = {"out", "--out", "-o", T_STR, 0, 0},
-    [W_OVERWRITE] = {"overwrite", "--overwrite", NULL, T_BOOL, 0, 0},
-    [W_THREADS] = {"threads", "--threads", "-t", T_INT, 1, 1024},
-    [W_QUIET] = {"quiet", "--quiet", "-q", T_BOOL, 0, 0},
-    [W_MAXMEM] = {"max_memory", "--max-memory", NULL, T_BYTES, 0, 0},
-    [W_DRY] = {"dry_run", "--dry-run", NULL, T_BOOL, 0, 0},
-};
-
-typedef struct {
-    bool set[W_COUNT];
-    char *str[W_COUNT];
-    double num[W_COUNT];
-    uint64_t u64[W_COUNT];
-    int64_t bytes[W_COUNT];
-} wsettings;
 
 static const char *HELP =
     "vidgen with Wan2.1-T2V-1.3B checkpoints (CPU)\n"
@@ -81,66 +43,6 @@ static const char *HELP =
     "      --dry-run                print the files, settings and memory estimate, generate nothing\n"
     "Exit codes: 0 ok, 1 runtime or input error, 2 usage error.\n";
 
-static int apply(wsettings *s, int k, const char *val, const char *where) {
-    const wdef *d = &g_defs[k];
-    long iv;
-    double fv;
-    switch (d->type) {
-    case T_STR: free(s->str[k]); s->str[k] = strdup(val); break;
-    case T_INT:
-        if (!cli_parse_int(val, (long)d->lo, (long)d->hi, &iv))
-            return cli_error(CLI_USAGE, NULL, "%s: %s must be an integer in [%g, %g], got '%s'", where, d->flag, d->lo, d->hi, val);
-        s->num[k] = (double)iv;
-        break;
-    case T_FLOAT:
-        if (!cli_parse_float(val, d->lo, d->hi, &fv))
-            return cli_error(CLI_USAGE, NULL, "%s: %s must be a number in [%g, %g], got '%s'", where, d->flag, d->lo, d->hi, val);
-        s->num[k] = fv;
-        break;
-    case T_U64:
-        if (!cli_parse_u64(val, &s->u64[k])) return cli_error(CLI_USAGE, NULL, "%s: %s must be a non-negative integer, got '%s'", where, d->flag, val);
-        break;
-    case T_BOOL: s->num[k] = (strcmp(val, "false") && strcmp(val, "0")) ? 1 : 0; break;
-    case T_WINDOW:
-        if (strcmp(val, "all") == 0) s->num[k] = -1;
-        else if (cli_parse_int(val, 0, 100000, &iv)) s->num[k] = (double)iv;
-        else return cli_error(CLI_USAGE, "use a latent-frame count such as 2, or 'all'", "%s: %s must be a non-negative integer or 'all', got '%s'", where, d->flag, val);
-        break;
-    case T_BYTES:
-        if (!cli_parse_bytes(val, &s->bytes[k])) return cli_error(CLI_USAGE, "e.g. 512M or 20G", "%s: %s must be a size, got '%s'", where, d->flag, val);
-        break;
-    }
-    s->set[k] = true;
-    return 0;
-}
-
-static int load_config(wsettings *s, const char *path) {
-    char *txt = NULL;
-    if (vg_file_read(path, &txt, NULL)) return cli_lib_error(NULL);
-    cJSON *o = cJSON_Parse(txt);
-    free(txt);
-    if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return cli_error(CLI_USAGE, NULL, "%s: not a valid JSON object", path); }
-    int rc = 0;
-    for (cJSON *it = o->child; it && !rc; it = it->next) {
-        int k = -1;
-        for (int i = 0; i < W_COUNT; i++) if (strcmp(it->string, g_defs[i].key) == 0) k = i;
-        if (k < 0) { rc = cli_error(CLI_USAGE, "keys are the long flags with '_' for '-', e.g. \"flow_shift\"", "%s: unknown key \"%s\"", path, it->string); break; }
-        char buf[64];
-        const char *val;
-        if (cJSON_IsString(it)) val = it->valuestring;
-        else if (cJSON_IsBool(it)) val = cJSON_IsTrue(it) ? "true" : "false";
-        else if (cJSON_IsNumber(it)) {
-            if (it->valuedouble == floor(it->valuedouble) && fabs(it->valuedouble) < 1e15) snprintf(buf, sizeof(buf), "%.0f", it->valuedouble);
-            else snprintf(buf, sizeof(buf), "%.9g", it->valuedouble);
-            val = buf;
-        } else { rc = cli_error(CLI_USAGE, NULL, "%s: \"%s\" has the wrong type", path, it->string); break; }
-        if (g_defs[k].type == T_STR && !cJSON_IsString(it)) { rc = cli_error(CLI_USAGE, NULL, "%s: \"%s\" must be a string", path, it->string); break; }
-        rc = apply(s, k, val, path);
-    }
-    cJSON_Delete(o);
-    return rc;
-}
-
 typedef struct { bool tty, quiet; } wprog;
 static void on_progress(void *ctx, const char *stage, int step, int steps, double el) {
     wprog *p = ctx;
@@ -160,104 +62,49 @@ static void on_progress(void *ctx, const char *stage, int step, int steps, doubl
 }
 static void on_message(void *ctx, const char *msg) { fprintf(stderr, "vidgen: warning: %s\n", msg); }
 
-static bool dir_has_outputs(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    struct dirent *e;
-    bool found = false;
-    while ((e = readdir(d)))
-        if ((strncmp(e->d_name, "frame_", 6) == 0 && strstr(e->d_name, ".png")) || strcmp(e->d_name, "vidgen.json") == 0) { found = true; break; }
-    closedir(d);
-    return found;
-}
-
-static void remove_stale_frames(const char *dir, int keep) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int n;
-        char tail[8];
-        if (sscanf(e->d_name, "frame_%d.%7s", &n, tail) == 2 && strcmp(tail, "png") == 0 && n > keep) {
-            char p[4200];
-            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    }
-    closedir(d);
-}
-
 static double mib(int64_t b) { return (double)b / 1048576.0; }
 
 int vg_cmd_wan(int argc, char **argv) {
-    wsettings s;
-    memset(&s, 0, sizeof(s));
-    const char *config = NULL;
+    gen_settings s = {0};
+    gen_err e = {0};
     int rc = 0;
     vg_wan_paths paths = {0};
     uint8_t *frames = NULL;
     cJSON *meta = NULL;
     char *params = NULL;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); return 0; }
-        if (!strcmp(a, "--version")) { printf("vidgen %s\n", VG_VERSION); return 0; }
-        if (!strcmp(a, "generate") && i == 1) continue;
-        const char *val = NULL, *eq = strchr(a, '=');
-        char name[64];
-        snprintf(name, sizeof(name), "%.*s", eq && a[0] == '-' && a[1] == '-' ? (int)(eq - a) : (int)strlen(a), a);
-        if (eq && a[1] == '-') val = eq + 1;
-        if (!strcmp(name, "--config")) {
-            if (!val && i + 1 >= argc) return cli_error(CLI_USAGE, NULL, "--config needs a file");
-            config = val ? val : argv[++i];
-            continue;
-        }
-        int k = -1;
-        for (int j = 0; j < W_COUNT; j++)
-            if (!strcmp(name, g_defs[j].flag) || (g_defs[j].alias && !strcmp(name, g_defs[j].alias))) k = j;
-        if (k < 0) { rc = cli_error(CLI_USAGE, "see vidgen --model WAN_DIR --help", "unknown option '%s' (Wan mode)", a); goto done; }
-        if (g_defs[k].type == T_BOOL) { if ((rc = apply(&s, k, val ? val : "true", "command line"))) goto done; continue; }
-        if (!val) {
-            if (i + 1 >= argc) { rc = cli_error(CLI_USAGE, NULL, "%s needs a value", name); goto done; }
-            val = argv[++i];
-        }
-        if ((rc = apply(&s, k, val, "command line"))) goto done;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(HELP, stdout); return 0; }
+        if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); return 0; }
     }
-    if (config) { /* config file < command line */
-        wsettings cl = s;
-        memset(&s, 0, sizeof(s));
-        if ((rc = load_config(&s, config))) { for (int k = 0; k < W_COUNT; k++) free(cl.str[k]); goto done; }
-        for (int k = 0; k < W_COUNT; k++)
-            if (cl.set[k]) {
-                if (g_defs[k].type == T_STR) { free(s.str[k]); s.str[k] = cl.str[k]; }
-                s.num[k] = cl.num[k]; s.u64[k] = cl.u64[k]; s.bytes[k] = cl.bytes[k]; s.set[k] = true;
-            }
-    }
-    bool quiet = s.set[W_QUIET] && s.num[W_QUIET] != 0, dry = s.set[W_DRY] && s.num[W_DRY] != 0;
-    if (!dry && (!s.set[W_PROMPT] || !s.str[W_PROMPT][0])) { rc = cli_error(CLI_USAGE, "vidgen --model WAN_DIR --prompt \"a cat walks on the grass\"", "no prompt given"); goto done; }
+    if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --model WAN_DIR --help", &e))) { gen_err_print(&e); goto done; }
+    static const int ours_only[] = {S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT, S_INIT_COUNT};
+    int o = gen_first_set(&s, ours_only, 6);
+    if (o >= 0) { rc = cli_error(CLI_USAGE, "see vidgen --model WAN_DIR --help", "%s is not supported with Wan2.1 checkpoints", gen_defs[o].flag); goto done; }
+    bool quiet = s.set[S_QUIET] && s.num[S_QUIET] != 0, dry = s.set[S_DRY] && s.num[S_DRY] != 0;
+    if (!dry && (!s.set[S_PROMPT] || !s.str[S_PROMPT][0])) { rc = cli_error(CLI_USAGE, "vidgen --model WAN_DIR --prompt \"a cat walks on the grass\"", "no prompt given"); goto done; }
     vg_wan_params p;
     vg_wan_params_default(&p);
-    p.prompt = s.set[W_PROMPT] ? s.str[W_PROMPT] : "";
-    if (s.set[W_NEG]) p.negative_prompt = s.str[W_NEG];
-    if (s.set[W_FRAMES]) p.frames = (int)s.num[W_FRAMES];
-    if (s.set[W_WIDTH]) p.width = (int)s.num[W_WIDTH];
-    if (s.set[W_HEIGHT]) p.height = (int)s.num[W_HEIGHT];
-    if (s.set[W_STEPS]) p.steps = (int)s.num[W_STEPS];
-    if (s.set[W_CFG]) p.cfg_scale = (float)s.num[W_CFG];
-    if (s.set[W_SHIFT]) p.flow_shift = (float)s.num[W_SHIFT];
-    if (s.set[W_SEED]) p.seed = s.u64[W_SEED];
-    if (s.set[W_WINDOW]) p.window = (int)s.num[W_WINDOW];
-    if (s.set[W_SAMPLER] && !vg_sampler_from_name(s.str[W_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler", "unknown sampler '%s'", s.str[W_SAMPLER]); goto done; }
+    p.prompt = s.set[S_PROMPT] ? s.str[S_PROMPT] : "";
+    if (s.set[S_NEG]) p.negative_prompt = s.str[S_NEG];
+    if (s.set[S_FRAMES]) p.frames = (int)s.num[S_FRAMES];
+    if (s.set[S_WIDTH]) p.width = (int)s.num[S_WIDTH];
+    if (s.set[S_HEIGHT]) p.height = (int)s.num[S_HEIGHT];
+    if (s.set[S_STEPS]) p.steps = (int)s.num[S_STEPS];
+    if (s.set[S_CFG]) p.cfg_scale = (float)s.num[S_CFG];
+    if (s.set[S_SHIFT]) p.flow_shift = (float)s.num[S_SHIFT];
+    if (s.set[S_SEED]) p.seed = s.u64[S_SEED];
+    if (s.set[S_WINDOW]) p.window = (int)s.num[S_WINDOW];
+    if (s.set[S_SAMPLER] && !vg_sampler_from_name(s.str[S_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler", "unknown sampler '%s'", s.str[S_SAMPLER]); goto done; }
     if (vg_wan_check_size(&p)) { rc = cli_error(CLI_USAGE, "Wan2.1-1.3B is trained at 832x480 and 480x832, 81 frames", "%s", vg_last_error()); goto done; }
-    if (s.set[W_THREADS]) cli_set_threads((int)s.num[W_THREADS]);
+    if (s.set[S_THREADS]) cli_set_threads((int)s.num[S_THREADS]);
 
     /* files: explicit flags first, then discovery under --model */
-    if (s.set[W_DIT]) paths.dit = strdup(s.str[W_DIT]);
-    if (s.set[W_T5]) paths.t5 = strdup(s.str[W_T5]);
-    if (s.set[W_VAE]) paths.vae = strdup(s.str[W_VAE]);
-    if (s.set[W_TOK]) paths.tokenizer = strdup(s.str[W_TOK]);
-    if (s.set[W_MODEL]) {
-        if (vg_wan_discover(&paths, s.str[W_MODEL])) { rc = cli_lib_error(NULL); goto done; }
+    if (s.set[S_DIT]) paths.dit = strdup(s.str[S_DIT]);
+    if (s.set[S_T5]) paths.t5 = strdup(s.str[S_T5]);
+    if (s.set[S_VAE]) paths.vae = strdup(s.str[S_VAE]);
+    if (s.set[S_TOK]) paths.tokenizer = strdup(s.str[S_TOK]);
+    if (s.set[S_MODEL]) {
+        if (vg_wan_discover(&paths, s.str[S_MODEL])) { rc = cli_lib_error(NULL); goto done; }
     } else if (!paths.dit || !paths.t5 || !paths.vae) {
         rc = cli_error(CLI_USAGE, "pass --model DIR, or all of --diffusion-model, --text-encoder and --vae",
                        "missing %s%s%s", paths.dit ? "" : "--diffusion-model ", paths.t5 ? "" : "--text-encoder ", paths.vae ? "" : "--vae");
@@ -274,9 +121,9 @@ int vg_cmd_wan(int argc, char **argv) {
                 mib(mem.peak), mib(mem.text), mib(mem.dit), mib(mem.dit_weights), mib(mem.dit_acts), mib(mem.vae), mib(mem.frames));
     }
     int64_t avail = cli_mem_available();
-    if (s.set[W_MAXMEM] && mem.peak > s.bytes[W_MAXMEM]) {
+    if (s.set[S_MAXMEM] && mem.peak > s.bytes[S_MAXMEM]) {
         rc = cli_error(CLI_RUNTIME, "lower --frames or the size, or raise --max-memory", "this run needs about %.1f MiB, over --max-memory %.1f MiB",
-                       mib(mem.peak), mib(s.bytes[W_MAXMEM]));
+                       mib(mem.peak), mib(s.bytes[S_MAXMEM]));
         goto done;
     }
     if (avail > 0 && mem.peak > avail) {
@@ -285,8 +132,8 @@ int vg_cmd_wan(int argc, char **argv) {
         goto done;
     }
     if (dry) goto done;
-    const char *out = s.set[W_OUT] ? s.str[W_OUT] : "out";
-    if (dir_has_outputs(out) && !(s.set[W_OVERWRITE] && s.num[W_OVERWRITE])) {
+    const char *out = s.set[S_OUT] ? s.str[S_OUT] : "out";
+    if (gen_dir_has_outputs(out) && !(s.set[S_OVERWRITE] && s.num[S_OVERWRITE])) {
         rc = cli_error(CLI_RUNTIME, "pass --overwrite to replace them, or choose another --out", "%s already holds frames", out);
         goto done;
     }
@@ -349,7 +196,7 @@ int vg_cmd_wan(int argc, char **argv) {
         if (vg_png_write(path, frames + (size_t)f * p.width * p.height * 3, p.width, p.height, keys, vals, 1)) rc = cli_lib_error(NULL);
     }
     if (!rc) {
-        remove_stale_frames(out, p.frames);
+        gen_remove_stale(out, p.frames, 0, false);
         char *js = cJSON_Print(meta), path[4200];
         snprintf(path, sizeof(path), "%s/vidgen.json", out);
         if (vg_file_write_atomic(path, js, strlen(js))) rc = cli_lib_error(NULL);
@@ -363,6 +210,6 @@ done:
     cJSON_Delete(meta);
     free(frames);
     vg_wan_paths_free(&paths);
-    for (int k = 0; k < W_COUNT; k++) free(s.str[k]);
+    gen_settings_free(&s);
     return rc;
 }

@@ -44,6 +44,11 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_SHEET] = {"sheet", "--sheet", NULL, T_BOOL, 0, 0},
     [S_INIT] = {"init_frames", "--init-frames", NULL, T_STR, 0, 0},
     [S_INIT_COUNT] = {"init_count", "--init-count", NULL, T_INT, 1, 100000},
+    [S_DIT] = {"diffusion_model", "--diffusion-model", NULL, T_STR, 0, 0},
+    [S_T5] = {"text_encoder", "--text-encoder", NULL, T_STR, 0, 0},
+    [S_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
+    [S_TOK] = {"tokenizer", "--tokenizer", NULL, T_STR, 0, 0},
+    [S_DRY] = {"dry_run", "--dry-run", NULL, T_BOOL, 0, 0},
 };
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -163,6 +168,51 @@ int gen_load_config(gen_settings *s, const char *path, gen_err *e) {
     return rc;
 }
 
+int gen_parse_argv(gen_settings *s, int argc, char **argv, const char *help_hint, gen_err *e) {
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "generate") && i == 1) continue;
+        const char *val = NULL, *eq = strchr(a, '=');
+        char name[64];
+        snprintf(name, sizeof(name), "%.*s", eq && a[0] == '-' && a[1] == '-' ? (int)(eq - a) : (int)strlen(a), a);
+        if (eq && a[1] == '-') val = eq + 1;
+        if (!strcmp(name, "--config")) {
+            if (!val && i + 1 >= argc) return gen_fail(e, CLI_USAGE, NULL, "--config needs a file");
+            config = val ? val : argv[++i];
+            continue;
+        }
+        int k = gen_find_flag(name);
+        if (k < 0) return gen_fail(e, CLI_USAGE, help_hint, "unknown option '%s'", a);
+        if (gen_defs[k].type == T_BOOL) {
+            int rc = gen_apply(s, k, val ? val : "true", "command line", e);
+            if (rc) return rc;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) return gen_fail(e, CLI_USAGE, help_hint, "%s needs a value", name);
+            val = argv[++i];
+        }
+        int rc = gen_apply(s, k, val, "command line", e);
+        if (rc) return rc;
+    }
+    if (config) { /* precedence: config file < command line */
+        gen_settings file = {0};
+        int rc = gen_load_config(&file, config, e);
+        if (rc) { gen_settings_free(&file); return rc; }
+        gen_overlay(&file, s);
+        gen_settings_free(s);
+        *s = file;
+    }
+    return 0;
+}
+
+int gen_first_set(const gen_settings *s, const int *keys, int n) {
+    for (int i = 0; i < n; i++)
+        if (s->set[keys[i]]) return keys[i];
+    return -1;
+}
+
 void gen_overlay(gen_settings *dst, const gen_settings *src) {
     for (int k = 0; k < S_COUNT; k++)
         if (src->set[k]) {
@@ -275,6 +325,11 @@ static int parse_formats(const char *s, unsigned *out, gen_err *e) {
 int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_err *e) {
     memset(pl, 0, sizeof(*pl));
     vg_gen_params *p = &pl->p;
+    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY};
+    int w = gen_first_set(s, wan_only, 5);
+    if (w >= 0)
+        return gen_fail(e, CLI_USAGE, "the Wan2.1 files are named with --model WAN_DIR or --diffusion-model/--text-encoder/--vae",
+                        "%s is for Wan2.1 checkpoints, not vidgen's own model '%s'", gen_defs[w].flag, m->name);
     if (!s->set[S_PROMPT] || !s->str[S_PROMPT][0])
         return gen_fail(e, CLI_USAGE, "vidgen --prompt \"a big red ball bouncing on a blue background\"", "no prompt given");
     vg_sampler sampler = VG_SAMPLER_EULER;

@@ -1,4 +1,5 @@
-/* gen_common.h - what `vidgen` (generate) and `vidgen batch` share, so both have ONE
+/* gen_common.h - what `vidgen` (generate), `vidgen batch` and the Wan2.1 path (cmd_wan.c)
+ * share, so each has ONE
  * implementation: the settings table (JSON key, --flag, type, range), parsing from flags and
  * JSON objects with messages, resolution against a model into a plan (defaults, init frames,
  * memory estimate), the render (vg_generate + PNG frames + APNG/GIF/Y4M + contact sheet +
@@ -21,9 +22,11 @@ typedef struct {
     double lo, hi;
 } gen_sdef;
 
+/* S_DIT .. S_DRY are Wan2.1-only (cmd_wan.c); S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT and
+ * S_INIT_COUNT are for vidgen's own models only. Each path refuses the other's keys by name. */
 enum { S_PROMPT, S_NEG, S_FRAMES, S_WIDTH, S_HEIGHT, S_STEPS, S_CFG, S_SEED, S_SAMPLER, S_SHIFT, S_WINDOW,
        S_MODEL, S_OUT, S_OVERWRITE, S_THREADS, S_QUIET, S_UPSCALE, S_MAXMEM, S_FORMAT, S_FPS, S_SHEET,
-       S_INIT, S_INIT_COUNT, S_COUNT };
+       S_INIT, S_INIT_COUNT, S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_COUNT };
 extern const gen_sdef gen_defs[S_COUNT];
 
 typedef struct {
@@ -51,6 +54,12 @@ int gen_apply(gen_settings *s, int k, const char *val, const char *where, gen_er
 int gen_apply_json(gen_settings *s, const cJSON *obj, const char *where, const char *const *skip, gen_err *e);
 /* Reads a JSON settings file (one object) into s. */
 int gen_load_config(gen_settings *s, const char *path, gen_err *e);
+/* Command-line settings argv[1..] (flags, --flag=value, --config FILE under the flags; a
+ * leading "generate" word is skipped) into s, which starts empty. help_hint goes with an
+ * unknown option. --help/--version are the caller's (checked before). */
+int gen_parse_argv(gen_settings *s, int argc, char **argv, const char *help_hint, gen_err *e);
+/* The first of keys[0..n) that s sets, or -1 (to refuse settings a path does not take). */
+int gen_first_set(const gen_settings *s, const int *keys, int n);
 /* dst gets every setting that src sets (strings copied). */
 void gen_overlay(gen_settings *dst, const gen_settings *src);
 void gen_settings_free(gen_settings *s);
