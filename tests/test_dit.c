@@ -113,8 +113,15 @@ static double fd_loss(fd_ctx *f) {
     return L;
 }
 
-VG_TEST(dit_backward_finite_differences) {
+static void backward_fd(bool pos2d);
+VG_TEST(dit_backward_finite_differences) { backward_fd(false); }
+/* the same with the fixed 2D position added after the patch embedding (a constant: the
+ * backward pass is unchanged, and must still match) */
+VG_TEST(dit_backward_finite_differences_pos2d) { backward_fd(true); }
+
+static void backward_fd(bool pos2d) {
     vg_dit_config cfg = tiny_cfg();
+    cfg.pos2d = pos2d;
     vg_dit m, g;
     CHECK_OK(vg_dit_alloc_f32(&m, &cfg));
     CHECK_OK(vg_dit_alloc_f32(&g, &cfg));
@@ -209,4 +216,48 @@ VG_TEST(dit_bit_identical_across_threads) {
     vg_dit_acts_free(a);
     vg_dit_free(&m);
 #endif
+}
+
+/* "pos_embed": "sincos2d": the patch embedding output gains sin/cos of the token's row in
+ * channels [0, D/2) and of its column in [D/2, D) (values checked at every token against the
+ * formula); the config key parses, and a bad value is refused. */
+VG_TEST(dit_pos2d_embedding) {
+    vg_dit_config cfg = tiny_cfg();
+    vg_dit m;
+    CHECK_OK(vg_dit_alloc_f32(&m, &cfg));
+    rand_fill(m.owned, m.n_owned, 21, 0.3f);
+    const int64_t F = 2, H = 4, W = 6, D = cfg.dim, Hg = H / cfg.patch[1], Wg = W / cfg.patch[2], L = F * Hg * Wg;
+    float x[3 * 2 * 4 * 6], t = 400.0f, ctx[32], out[3 * 2 * 4 * 6];
+    rand_fill(x, 3 * F * H * W, 22, 1.0f); rand_fill(ctx, 32, 23, 1.0f);
+    float *e0 = malloc(sizeof(float) * L * D), *e1 = malloc(sizeof(float) * L * D);
+    vg_dit_acts *a;
+    CHECK_OK(vg_dit_acts_new(&a, &cfg, 1, F, H, W, false));
+    vg_dit_debug dbg = {0};
+    dbg.patch_embedding = e0;
+    CHECK_OK(vg_dit_forward(&m, a, out, x, &t, ctx, 1, F, H, W, 1, 0, &dbg));
+    m.cfg.pos2d = true;
+    dbg.patch_embedding = e1;
+    CHECK_OK(vg_dit_forward(&m, a, out, x, &t, ctx, 1, F, H, W, 1, 0, &dbg));
+    double worst = 0;
+    for (int64_t l = 0; l < L; l++) {
+        int64_t row = (l / Wg) % Hg, col = l % Wg, q = D / 4;
+        for (int64_t i = 0; i < q; i++) {
+            double w = pow(10000.0, -(double)i / q);
+            double ex[4] = {sin(row * w), cos(row * w), sin(col * w), cos(col * w)};
+            for (int k = 0; k < 4; k++) {
+                double d = fabs((double)e1[l * D + k * q + i] - e0[l * D + k * q + i] - ex[k]);
+                if (d > worst) worst = d;
+            }
+        }
+    }
+    vg_dit_acts_free(a);
+    vg_dit_free(&m);
+    free(e0); free(e1);
+    CHECKF(worst < 1e-5, "added position differs from the formula by %.3g", worst);
+    vg_dit_config c2;
+    CHECK_OK(vg_dit_config_from_json(&c2, "{\"dim\": 16, \"ffn_dim\": 32, \"num_heads\": 2, \"num_layers\": 1, \"freq_dim\": 8, "
+                                          "\"in_dim\": 3, \"out_dim\": 3, \"text_len\": 4, \"text_dim\": 8, \"patch_size\": [1, 2, 2], \"pos_embed\": \"sincos2d\"}", "test"));
+    CHECK(c2.pos2d);
+    CHECK(vg_dit_config_from_json(&c2, "{\"dim\": 16, \"ffn_dim\": 32, \"num_heads\": 2, \"num_layers\": 1, \"freq_dim\": 8, "
+                                       "\"in_dim\": 3, \"out_dim\": 3, \"text_len\": 4, \"text_dim\": 8, \"patch_size\": [1, 2, 2], \"pos_embed\": \"learned\"}", "test") == VG_ERR_FORMAT);
 }

@@ -20,6 +20,11 @@ typedef struct {
     double rope_theta;
     int window;                /* default temporal window; < 0 = all (Wan) */
     bool predict_x0;           /* false: the model outputs v = noise - x0 (Wan); true: x0 */
+    bool pos2d;                /* config "pos_embed": "sincos2d": a fixed 2D sin-cos position of the
+                                * token's row and column (MAE/DiT style, no parameters) is added after
+                                * the patch embedding. Wan has none (RoPE only, relative); vidgen's own
+                                * models need it, since a flat background shows nowhere where the frame
+                                * ends (without it objects wrap across the left/right edges). */
 } vg_dit_config;
 
 /* A weight: data in its stored dtype (matrices), or F32 (vectors, converted at load). */
@@ -56,6 +61,8 @@ typedef struct {
 typedef void (*vg_dit_visit_fn)(void *ctx, const char *name, int ndim, const int64_t *shape, vg_w *w);
 void vg_dit_visit(vg_dit_config *cfg, vg_dit_weights *w, vg_dit_visit_fn fn, void *ctx);
 int64_t vg_dit_param_count(const vg_dit_config *cfg);
+/* x [BF][Hg][Wg][D] += the fixed 2D sin-cos position of each token's row and column (cfg.pos2d). */
+void vg_dit_add_pos2d(float *x, int64_t BF, int64_t Hg, int64_t Wg, int64_t D);
 
 /* Fills cfg from a JSON object string (Wan config.json keys: dim, ffn_dim, freq_dim, num_heads,
  * num_layers, in_dim, out_dim, text_len, eps, patch_size, text_dim; vidgen keys: window,

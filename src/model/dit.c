@@ -64,6 +64,13 @@ vg_status vg_dit_config_from_json(vg_dit_config *c, const char *json, const char
         }
         c->predict_x0 = strcmp(it->valuestring, "x0") == 0;
     }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "pos_embed"))) {
+        if (!cJSON_IsString(it) || (strcmp(it->valuestring, "sincos2d") && strcmp(it->valuestring, "none"))) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: \"pos_embed\" must be \"sincos2d\" or \"none\"", what); goto out;
+        }
+        c->pos2d = strcmp(it->valuestring, "sincos2d") == 0;
+    }
+    if (c->pos2d && c->dim % 4) { st = vg_fail(VG_ERR_FORMAT, "%s: \"pos_embed\": \"sincos2d\" needs dim %% 4 == 0 (dim %d)", what, c->dim); goto out; }
     if (c->patch[0] != 1) { st = vg_fail(VG_ERR_UNSUPPORTED, "%s: temporal patch size %d (only 1 is supported)", what, c->patch[0]); goto out; }
     if (c->dim <= 0 || c->heads <= 0 || c->dim % c->heads || (c->dim / c->heads) % 2 || c->layers <= 0 ||
         c->ffn_dim <= 0 || c->freq_dim <= 0 || c->freq_dim % 2 || c->in_dim <= 0 || c->out_dim <= 0 ||
@@ -399,6 +406,25 @@ static void sinusoid(float *out, double t, int dim) {
     }
 }
 
+/* Adds the 2D sin-cos position of each token's (row, column) to x [B][F][Hg][Wg][D]: channels
+ * [0, D/2) code the row, [D/2, D) the column, each as sin(p w_i) for i < D/4, then cos(p w_i),
+ * w_i = 10000^(-i/(D/4)) (the fixed embedding of MAE and DiT). */
+void vg_dit_add_pos2d(float *x, int64_t BF, int64_t Hg, int64_t Wg, int64_t D) {
+    const int64_t q = D / 4;
+    #pragma omp parallel for schedule(static) if (BF * Hg * Wg * D > VG_PAR_MIN)
+    for (int64_t r = 0; r < BF * Hg * Wg; r++) {
+        int64_t row = (r / Wg) % Hg, col = r % Wg;
+        float *xr = x + r * D;
+        for (int64_t i = 0; i < q; i++) {
+            double w = pow(10000.0, -(double)i / (double)q);
+            xr[i] += (float)sin((double)row * w);
+            xr[q + i] += (float)cos((double)row * w);
+            xr[2 * q + i] += (float)sin((double)col * w);
+            xr[3 * q + i] += (float)cos((double)col * w);
+        }
+    }
+}
+
 static int eff_window(int window, int64_t F) { return (window < 0 || window >= F - 1) ? -1 : window; }
 
 /* ---------------------------------------------------------------- forward */
@@ -423,6 +449,7 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
         vg_patchify(a->tok + b * L * Pin, x + b * (int64_t)c->in_dim * F * H * W, c->in_dim, F, H, W, ph, pw, 0);
     float *xcur = a->blk[0].x_in;
     linear(xcur, a->tok, m->w.patch_w, m->w.patch_b, BL, D, Pin);
+    if (c->pos2d) vg_dit_add_pos2d(xcur, (int64_t)B * F, a->Hg, a->Wg, D); /* a constant: no backward */
     if (dbg && dbg->patch_embedding) memcpy(dbg->patch_embedding, xcur, sizeof(float) * L * D);
 
     /* 2. time embedding e and projection e0 */
