@@ -315,3 +315,38 @@ VG_TEST(ops_gelu_fast_tanh_range) {
     CHECKF(so[0] == INFINITY && isnan(so[1]), "gelu(inf, nan) = %g %g", so[0], so[1]);
     free(x); free(y); free(r); free(d); free(one);
 }
+
+/* vg_colsum_grad (the bias / norm-weight / gate / modulation gradient sums) against its plain
+ * twin, on awkward shapes, every combination of optional terms, at 1 and 2 threads: the same
+ * operations in the same order, so equal to the bit. */
+VG_TEST(ops_colsum_grad_matches_ref) {
+    const int64_t shapes[][2] = {{1, 1}, {7, 33}, {129, 65}, {300, 130}, {2048, 128}};
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        int64_t n = shapes[s][0], d = shapes[s][1];
+        float *g = malloc(sizeof(float) * n * d), *x = malloc(sizeof(float) * n * d), *m = malloc(sizeof(float) * n),
+              *r = malloc(sizeof(float) * n), out[4][130], ref[2][130];
+        vg_philox_fill_normal(g, n * d, 31, (uint64_t)s);
+        vg_philox_fill_normal(x, n * d, 32, (uint64_t)s);
+        vg_philox_fill_normal(m, n, 33, (uint64_t)s);
+        vg_philox_fill_normal(r, n, 34, (uint64_t)s);
+        for (int opt = 0; opt < 4; opt++) {
+            const float *sub = opt & 1 ? m : NULL, *sc = opt & 2 ? r : NULL;
+            for (int k = 0; k < 2; k++) for (int64_t j = 0; j < d; j++) ref[k][j] = 0.25f * (float)j;
+            vg_colsum_grad_ref(ref[0], ref[1], g, x, sub, sc, n, d);
+            for (int t = 0; t < 2; t++) {
+#ifdef _OPENMP
+                int saved = omp_get_max_threads();
+                omp_set_num_threads(t + 1);
+#endif
+                for (int k = 0; k < 2; k++) for (int64_t j = 0; j < d; j++) out[2 * t + k][j] = 0.25f * (float)j;
+                vg_colsum_grad(out[2 * t], out[2 * t + 1], g, x, sub, sc, n, d);
+#ifdef _OPENMP
+                omp_set_num_threads(saved);
+#endif
+                CHECKF(!memcmp(out[2 * t], ref[0], sizeof(float) * d) && !memcmp(out[2 * t + 1], ref[1], sizeof(float) * d),
+                       "%lldx%lld opt %d, %d thread(s): differs from the reference", (long long)n, (long long)d, opt, t + 1);
+            }
+        }
+        free(g); free(x); free(m); free(r);
+    }
+}

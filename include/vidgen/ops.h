@@ -34,6 +34,14 @@ void vg_silu_bwd(float *dx, const float *dout, const float *x, int64_t n);
 /* adaLN modulation: out = x * (1 + scale) + shift, scale/shift [dim] broadcast over N rows. */
 void vg_modulate(float *out, const float *x, const float *shift, const float *scale, int64_t N, int64_t dim);
 /* dx += dout*(1+scale); dshift += sum_rows dout; dscale += sum_rows dout*x */
+/* Gradients of per-column parameters (biases, norm weights, gates, modulation), over N rows of
+ * [N, dim] (either sum may be NULL; sub and scale optional, i.e. 0 and 1):
+ *   sum_g[j]  += sum_i g[i,j]
+ *   sum_gx[j] += sum_i ((double)g[i,j] * (x[i,j] - sub[i])) * scale[i]
+ * in double, each column in row order by one thread (blocks of VG_COLBLK columns): the same
+ * value at any thread count. */
+void vg_colsum_grad(float *sum_g, float *sum_gx, const float *g, const float *x, const float *sub,
+                    const float *scale, int64_t N, int64_t dim);
 void vg_modulate_bwd(float *dx, float *dshift, float *dscale, const float *dout, const float *x,
                      const float *scale, int64_t N, int64_t dim);
 
@@ -66,6 +74,8 @@ void vg_rmsnorm_ref(float *out, float *rstd, const float *x, const float *w, int
 void vg_rmsnorm_bwd_ref(float *dx, float *dw, const float *dout, const float *x, const float *w,
                         const float *rstd, int64_t N, int64_t dim);
 void vg_gelu_tanh_ref(float *out, const float *x, int64_t n);
+void vg_colsum_grad_ref(float *sum_g, float *sum_gx, const float *g, const float *x, const float *sub,
+                        const float *scale, int64_t N, int64_t dim);
 void vg_silu_ref(float *out, const float *x, int64_t n);
 void vg_softmax_ref(float *out, const float *x, int64_t N, int64_t n);
 void vg_modulate_ref(float *out, const float *x, const float *shift, const float *scale, int64_t N, int64_t dim);

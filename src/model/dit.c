@@ -355,16 +355,7 @@ static void linear_bwd(float *dx, bool dx_acc, vg_w gW, vg_w gb, const float *dy
     if (dx) vg_matmul_nn(dx, dy, F32(W), M, N, K, dx_acc);
     if (gW.d) vg_matmul_tn((float *)gW.d, dy, x, M, N, K);
     if (gb.d) {
-        float *db = gb.d;
-        /* column sums: each column in row order (any thread count), rows streamed by column blocks */
-        #pragma omp parallel for schedule(static) if (M * N > VG_PAR_MIN)
-        for (int64_t j0 = 0; j0 < N; j0 += VG_COLBLK) {
-            int64_t nb = N - j0 < VG_COLBLK ? N - j0 : VG_COLBLK;
-            double s[VG_COLBLK] = {0};
-            for (int64_t i = 0; i < M; i++)
-                for (int64_t j = 0; j < nb; j++) s[j] += dy[i * N + j0 + j];
-            for (int64_t j = 0; j < nb; j++) db[j0 + j] += (float)s[j];
-        }
+        vg_colsum_grad(gb.d, NULL, dy, NULL, NULL, NULL, M, N);
     }
 }
 
@@ -380,14 +371,7 @@ static void gate_bwd(float *dy, float *dg, const float *dout, const float *y, co
     #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < D; j++) dy[i * D + j] = dout[i * D + j] * g[j];
-    #pragma omp parallel for schedule(static) if (L * D > VG_PAR_MIN)
-    for (int64_t j0 = 0; j0 < D; j0 += VG_COLBLK) {
-        int64_t nb = D - j0 < VG_COLBLK ? D - j0 : VG_COLBLK;
-        double s[VG_COLBLK] = {0};
-        for (int64_t i = 0; i < L; i++)
-            for (int64_t j = 0; j < nb; j++) s[j] += (double)dout[i * D + j0 + j] * y[i * D + j0 + j];
-        for (int64_t j = 0; j < nb; j++) dg[j0 + j] += (float)s[j];
-    }
+    vg_colsum_grad(NULL, dg, dout, y, NULL, NULL, L, D);
 }
 
 static void ln_recompute(float *out, const float *x, const float *m, const float *r, int64_t N, int64_t D) {

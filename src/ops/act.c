@@ -1,6 +1,7 @@
 /* act.c - GELU (tanh approximation, torch approximate='tanh'), SiLU, adaLN modulation.
  * Elementwise: parallel over elements; modulation's parameter grads over columns. */
 #include <math.h>
+#include <stddef.h>
 #include "vidgen/ops.h"
 
 #define GELU_C 0.7978845608028654f /* sqrt(2/pi) */
@@ -66,17 +67,5 @@ void vg_modulate_bwd(float *dx, float *dshift, float *dscale, const float *dout,
         for (int64_t i = 0; i < N; i++)
             for (int64_t j = 0; j < dim; j++) dx[i * dim + j] += dout[i * dim + j] * (1.0f + scale[j]);
     }
-    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
-    for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
-        int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
-        double ss[VG_COLBLK] = {0}, sc[VG_COLBLK] = {0};
-        for (int64_t i = 0; i < N; i++) {
-            const float *gi = dout + i * dim + j0, *xi = x + i * dim + j0;
-            for (int64_t j = 0; j < nb; j++) { ss[j] += gi[j]; sc[j] += (double)gi[j] * xi[j]; }
-        }
-        for (int64_t j = 0; j < nb; j++) {
-            if (dshift) dshift[j0 + j] += (float)ss[j];
-            if (dscale) dscale[j0 + j] += (float)sc[j];
-        }
-    }
+    if (dshift || dscale) vg_colsum_grad(dshift, dscale, dout, x, NULL, NULL, N, dim);
 }

@@ -3,6 +3,7 @@
  * x [N, dim]. Row statistics in double; dx is parallel over rows, dw/db over columns
  * (each column summed over rows in order), so results do not depend on the thread count. */
 #include <math.h>
+#include <stddef.h>
 #include "vidgen/ops.h"
 
 void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
@@ -27,6 +28,30 @@ void vg_layernorm(float *out, float *mean, float *rstd, const float *x, const fl
     }
 }
 
+void vg_colsum_grad(float *sum_g, float *sum_gx, const float *g, const float *x, const float *sub,
+                    const float *scale, int64_t N, int64_t dim) {
+    #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
+    for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
+        int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
+        double sg[VG_COLBLK] = {0}, sx[VG_COLBLK] = {0};
+        for (int64_t i = 0; i < N; i++) {
+            const float *gi = g + i * dim + j0;
+            if (sum_g)
+                for (int64_t j = 0; j < nb; j++) sg[j] += gi[j];
+            if (sum_gx) { /* x - 0 and t * 1 are exact: the optional terms cost no rounding */
+                const float *xi = x + i * dim + j0;
+                float m = sub ? sub[i] : 0.0f;
+                double r = scale ? scale[i] : 1.0;
+                for (int64_t j = 0; j < nb; j++) sx[j] += (double)gi[j] * (xi[j] - m) * r;
+            }
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            if (sum_g) sum_g[j0 + j] += (float)sg[j];
+            if (sum_gx) sum_gx[j0 + j] += (float)sx[j];
+        }
+    }
+}
+
 void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const float *x,
                       const float *w, const float *mean, const float *rstd, int64_t N, int64_t dim) {
     #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
@@ -45,25 +70,7 @@ void vg_layernorm_bwd(float *dx, float *dw, float *db, const float *dout, const 
             di[j] += r * (g - a - xh * c);
         }
     }
-    if (dw || db) {
-        #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
-        for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
-            int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
-            double sw[VG_COLBLK] = {0}, sb[VG_COLBLK] = {0};
-            for (int64_t i = 0; i < N; i++) {
-                const float *gi = dout + i * dim + j0, *xi = x + i * dim + j0;
-                float m = mean[i], r = rstd[i];
-                for (int64_t j = 0; j < nb; j++) {
-                    sw[j] += (double)gi[j] * (xi[j] - m) * r;
-                    sb[j] += gi[j];
-                }
-            }
-            for (int64_t j = 0; j < nb; j++) {
-                if (dw) dw[j0 + j] += (float)sw[j];
-                if (db) db[j0 + j] += (float)sb[j];
-            }
-        }
-    }
+    if (dw || db) vg_colsum_grad(db, dw, dout, x, mean, rstd, N, dim);
 }
 
 void vg_rmsnorm(float *out, float *rstd, const float *x, const float *w, int64_t N, int64_t dim, float eps) {
@@ -91,19 +98,7 @@ void vg_rmsnorm_bwd(float *dx, float *dw, const float *dout, const float *x, con
         float *di = dx + i * dim;
         for (int64_t j = 0; j < dim; j++) di[j] += r * ((w ? gi[j] * w[j] : gi[j]) - xi[j] * c);
     }
-    if (dw) {
-        #pragma omp parallel for schedule(static) if (N * dim > VG_PAR_MIN)
-        for (int64_t j0 = 0; j0 < dim; j0 += VG_COLBLK) {
-            int64_t nb = dim - j0 < VG_COLBLK ? dim - j0 : VG_COLBLK;
-            double s[VG_COLBLK] = {0};
-            for (int64_t i = 0; i < N; i++) {
-                const float *gi = dout + i * dim + j0, *xi = x + i * dim + j0;
-                float r = rstd[i];
-                for (int64_t j = 0; j < nb; j++) s[j] += (double)gi[j] * xi[j] * r;
-            }
-            for (int64_t j = 0; j < nb; j++) dw[j0 + j] += (float)s[j];
-        }
-    }
+    if (dw) vg_colsum_grad(NULL, dw, dout, x, NULL, rstd, N, dim);
 }
 
 void vg_softmax(float *out, const float *x, int64_t N, int64_t n) {

@@ -103,3 +103,16 @@ void vg_rope3d_ref(float *x, int64_t F, int64_t Hg, int64_t Wg, int H, int hd, d
             }
     }
 }
+
+void vg_colsum_grad_ref(float *sum_g, float *sum_gx, const float *g, const float *x, const float *sub,
+                        const float *scale, int64_t N, int64_t dim) {
+    for (int64_t j = 0; j < dim; j++) {
+        double sg = 0, sx = 0;
+        for (int64_t i = 0; i < N; i++) {
+            sg += g[i * dim + j];
+            if (sum_gx) sx += (double)g[i * dim + j] * (x[i * dim + j] - (sub ? sub[i] : 0.0f)) * (scale ? scale[i] : 1.0);
+        }
+        if (sum_g) sum_g[j] += (float)sg;
+        if (sum_gx) sum_gx[j] += (float)sx;
+    }
+}
