@@ -19,6 +19,8 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 bool cli_parse_bytes(const char *s, int64_t *out);
 int64_t cli_mem_available(void);  /* MemAvailable from /proc/meminfo, or -1 */
 void cli_set_threads(int n);
+/* A JSON file parsed (caller frees with cJSON_Delete), or NULL when unreadable or not JSON. */
+struct cJSON *cli_read_json(const char *path);
 
 int vg_cmd_generate(int argc, char **argv);
 int vg_cmd_train(int argc, char **argv);

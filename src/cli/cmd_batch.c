@@ -237,14 +237,6 @@ static double calibrate(model_slot *ms) {
 
 /* ---- completion check ------------------------------------------------------------------ */
 
-static cJSON *read_json(const char *path) {
-    char *t = NULL;
-    if (vg_file_read(path, &t, NULL)) return NULL;
-    cJSON *j = cJSON_Parse(t);
-    free(t);
-    return j;
-}
-
 static bool file_exists(const char *p) { struct stat sb; return stat(p, &sb) == 0 && S_ISREG(sb.st_mode); }
 
 /* 1: finished clip of these settings; 0: nothing finished there (absent, partial, unreadable);
@@ -252,7 +244,7 @@ static bool file_exists(const char *p) { struct stat sb; return stat(p, &sb) == 
 static int clip_state(const char *dir, const cJSON *meta, char *diff, size_t dn, double *seconds) {
     char p[4600];
     snprintf(p, sizeof(p), "%s/vidgen.json", dir);
-    cJSON *have = read_json(p);
+    cJSON *have = cli_read_json(p);
     if (!have) return 0;
     int st = 1;
     for (const cJSON *it = meta->child; it && st == 1; it = it->next) {

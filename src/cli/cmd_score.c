@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "cli.h"
 #include "vidgen/data.h"
 #include "vidgen/io.h"
 #include "vidgen/score.h"
@@ -127,12 +128,7 @@ static bool has_png(const char *dir) {
 static cJSON *clip_meta(const char *dir) {
     char p[4200];
     snprintf(p, sizeof(p), "%s/vidgen.json", dir);
-    char *buf;
-    size_t n;
-    if (vg_file_read(p, &buf, &n) != VG_OK) return NULL;
-    cJSON *j = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    return j;
+    return cli_read_json(p);
 }
 
 /* The prompt vidgen wrote into DIR/vidgen.json (malloc'd), or NULL. */

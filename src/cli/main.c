@@ -9,7 +9,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <cjson/cJSON.h>
 #include "cli.h"
+#include "vidgen/io.h"
 #include "vidgen/status.h"
 
 int cli_error(int code, const char *hint, const char *fmt, ...) {
@@ -78,6 +80,14 @@ int64_t cli_mem_available(void) {
         if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
     fclose(f);
     return kb < 0 ? -1 : kb * 1024;
+}
+
+cJSON *cli_read_json(const char *path) {
+    char *t = NULL;
+    if (vg_file_read(path, &t, NULL)) return NULL;
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    return j;
 }
 
 void cli_set_threads(int n) {
