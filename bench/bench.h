@@ -8,6 +8,8 @@ void bench_record(const char *name, double value, const char *unit, const char *
 double bench_now(void); /* monotonic seconds */
 /* Best-of-reps timing helper: runs fn(ctx) reps times, returns the fastest seconds. */
 double bench_time(void (*fn)(void *), void *ctx, int reps);
+/* OpenMP threads for the vidgen calls that follow. */
+void bench_set_threads(int t);
 /* Records the 1-minute load average as a figure and warns when it exceeds the cores. */
 void bench_note_load(const char *section);
 #endif

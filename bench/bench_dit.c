@@ -15,20 +15,10 @@
 #include "bench.h"
 #include "vidgen/generate.h"
 #include "vidgen/io.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define DEFAULT_MODEL "models/default"
 #define DEFAULT_CONFIG "models/configs/default.train.json"
 
-static void set_threads(int t) {
-#ifdef _OPENMP
-    omp_set_num_threads(t);
-#else
-    (void)t;
-#endif
-}
 
 /* models/default, or the default architecture with random weights; *which names it. */
 static vg_status open_model(vg_model *m, const char **which) {
@@ -68,7 +58,7 @@ static double gen_seconds(const vg_model *m, const vg_gen_params *base, int F, i
     uint8_t *out = realloc(*buf, (size_t)F * p.width * p.height * 3);
     if (!out) { fprintf(stderr, "bench dit: out of memory\n"); return -1; }
     *buf = out;
-    set_threads(threads);
+    bench_set_threads(threads);
     double t0 = bench_now();
     vg_status st = vg_generate(m, &p, out, NULL, NULL, NULL, NULL);
     double t = bench_now() - t0;
@@ -128,7 +118,7 @@ void bench_dit(void) {
     }
     bench_record("generate s/frame growth 64 vs 16 frames (window 2)", spf[2] / spf[0], "x", "linear", 1.0);
 out:
-    set_threads(threads);
+    bench_set_threads(threads);
     free(buf);
     vg_model_close(&m);
 }

@@ -35,10 +35,9 @@ static void run(void *p) {
     }
 }
 
+/* OpenMP threads (vidgen) and OpenBLAS's own, alike */
 static void set_threads(int t) {
-#ifdef _OPENMP
-    omp_set_num_threads(t);
-#endif
+    bench_set_threads(t);
     openblas_set_num_threads(t);
 }
 

@@ -17,21 +17,11 @@
 #include "vidgen/rng.h"
 #include "vidgen/t5.h"
 #include "vidgen/train.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define TRAIN_CONFIG "models/configs/default.train.json"
 #define TORCH_SCRIPT "tests/ref/torch_model.py"
 #define MAX_STEPS 64
 
-static void set_threads(int t) {
-#ifdef _OPENMP
-    omp_set_num_threads(t);
-#else
-    (void)t;
-#endif
-}
 
 static int env_int(const char *name, int def) {
     const char *s = getenv(name);
@@ -75,7 +65,7 @@ static double vidgen_step_s(const vg_train_config *base, int threads, int warm, 
     c.log_every = 100000000;
     c.quiet = true;
     c.resume = false;
-    set_threads(threads);
+    bench_set_threads(threads);
     step_log sl = {.n = 0};
     vg_status st = vg_train_run(&c, NULL, on_step, &sl, NULL);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -143,7 +133,7 @@ static double gemm_peak(int threads) {
     if (j.a && j.w && j.c) {
         vg_philox_fill_normal(j.a, j.M * j.K, 1, 0);
         vg_philox_fill_normal(j.w, j.N * j.K, 2, 0);
-        set_threads(threads);
+        bench_set_threads(threads);
         gemm_run(&j);
         g = 2.0 * j.M * j.N * j.K / bench_time(gemm_run, &j, 8) * 1e-9;
     }
@@ -216,6 +206,6 @@ void bench_train(void) {
         bench_record("train step speedup, 2 thr vs 1 thr", one / ours, "x", "target", 1.8);
     }
 out:
-    set_threads(threads);
+    bench_set_threads(threads);
     vg_train_config_free(&cfg);
 }

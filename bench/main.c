@@ -5,6 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define MAXF 256
 static struct { char name[128], unit[32], yard[96]; double value, yard_value; int has_yard; } g_f[MAXF];
@@ -29,6 +32,14 @@ double bench_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void bench_set_threads(int t) {
+#ifdef _OPENMP
+    omp_set_num_threads(t);
+#else
+    (void)t;
+#endif
 }
 
 /* Records the 1-minute load average (the machine is shared) and warns when it exceeds the cores. */
