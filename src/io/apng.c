@@ -12,38 +12,24 @@
 #include <string.h>
 #include <zlib.h>
 #include "vidgen/io.h"
+#include "io/bytebuf.h"
 #include "vidgen/video.h"
 
-typedef struct { uint8_t *p; size_t n, cap; bool oom; } buf;
-
-static void put(buf *b, const void *d, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->n + n) nc *= 2;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
 
 static void be32(uint8_t *o, uint32_t v) { o[0] = v >> 24; o[1] = v >> 16; o[2] = v >> 8; o[3] = v; }
 static void be16(uint8_t *o, uint16_t v) { o[0] = v >> 8; o[1] = v; }
 
 /* length, type, data, CRC-32 over type and data (PNG spec 5.3) */
-static void chunk(buf *b, const char *type, const uint8_t *d, size_t n) {
+static void chunk(vg_bytebuf *b, const char *type, const uint8_t *d, size_t n) {
     uint8_t hdr[8], crc[4];
     be32(hdr, (uint32_t)n);
     memcpy(hdr + 4, type, 4);
     uLong c = crc32(0L, (const Bytef *)type, 4);
     if (n) c = crc32(c, d, (uInt)n);
     be32(crc, (uint32_t)c);
-    put(b, hdr, 8);
-    if (n) put(b, d, n);
-    put(b, crc, 4);
+    vg_bytebuf_put(b, hdr, 8);
+    if (n) vg_bytebuf_put(b, d, n);
+    vg_bytebuf_put(b, crc, 4);
 }
 
 static uint8_t paeth(int a, int b, int c) {
@@ -91,11 +77,11 @@ vg_status vg_apng_encode(uint8_t **out, size_t *n, const uint8_t *clip, int64_t 
     const size_t rb = (size_t)w * 3, raw_n = (size_t)h * (rb + 1), frame_n = (size_t)h * rb;
     uLongf zcap = compressBound((uLong)raw_n);
     uint8_t *raw = malloc(raw_n), *cand = malloc(5 * rb), *z = malloc(4 + (size_t)zcap);
-    buf b = {0};
+    vg_bytebuf b = {0};
     vg_status st = VG_OK;
     if (!raw || !cand || !z) { st = vg_fail(VG_ERR_OOM, "apng: out of memory for a %dx%d frame", w, h); goto out; }
     static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-    put(&b, sig, 8);
+    vg_bytebuf_put(&b, sig, 8);
     uint8_t ihdr[13] = {0};
     be32(ihdr, (uint32_t)w);
     be32(ihdr + 4, (uint32_t)h);

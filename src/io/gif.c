@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "vidgen/io.h"
+#include "io/bytebuf.h"
 #include "vidgen/video.h"
 
 /* 8x8 Bayer matrix, values 0..63 */
@@ -68,27 +69,12 @@ int vg_gif_delay_cs(double fps) {
 
 /* ---- output buffer and LZW ---------------------------------------------------------- */
 
-typedef struct { uint8_t *p; size_t n, cap; bool oom; } buf;
-
-static void put(buf *b, const void *d, size_t n) {
-    if (b->oom) return;
-    if (b->n + n > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->n + n) nc *= 2;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, d, n);
-    b->n += n;
-}
-static void put1(buf *b, uint8_t v) { put(b, &v, 1); }
-static void put16(buf *b, int v) { uint8_t d[2] = {(uint8_t)v, (uint8_t)(v >> 8)}; put(b, d, 2); }
+static void put1(vg_bytebuf *b, uint8_t v) { vg_bytebuf_put(b, &v, 1); }
+static void put16(vg_bytebuf *b, int v) { uint8_t d[2] = {(uint8_t)v, (uint8_t)(v >> 8)}; vg_bytebuf_put(b, d, 2); }
 
 /* Codes are packed least-significant bit first into data sub-blocks of up to 255 bytes. */
 typedef struct {
-    buf *b;
+    vg_bytebuf *b;
     uint32_t acc;
     int nbits;
     uint8_t block[255];
@@ -98,7 +84,7 @@ typedef struct {
 static void flush_block(bitw *w) {
     if (!w->nblock) return;
     put1(w->b, (uint8_t)w->nblock);
-    put(w->b, w->block, (size_t)w->nblock);
+    vg_bytebuf_put(w->b, w->block, (size_t)w->nblock);
     w->nblock = 0;
 }
 static void emit(bitw *w, int code, int size) {
@@ -125,7 +111,7 @@ static int dict_find(const lzw_dict *d, int32_t key, int *slot) {
 }
 
 /* One frame's indices n pixels -> LZW code stream in sub-blocks, ended by the 0 block. */
-static void lzw_encode(buf *b, lzw_dict *d, const uint8_t *idx, size_t n) {
+static void lzw_encode(vg_bytebuf *b, lzw_dict *d, const uint8_t *idx, size_t n) {
     bitw w = {.b = b};
     memset(d->key, 0xff, sizeof(d->key));
     int size = MIN_BITS + 1, next = FIRST;
@@ -168,10 +154,10 @@ vg_status vg_gif_encode(uint8_t **out, size_t *n, const uint8_t *clip, int64_t f
     if (!(fps >= 0.01 && fps <= 655)) return vg_fail(VG_ERR_ARG, "gif: fps %g outside [0.01, 655]", fps);
     uint8_t *idx = malloc((size_t)w * h);
     lzw_dict *d = malloc(sizeof(*d));
-    buf b = {0};
+    vg_bytebuf b = {0};
     vg_status st = VG_OK;
     if (!idx || !d) { st = vg_fail(VG_ERR_OOM, "gif: out of memory for a %dx%d frame", w, h); goto out; }
-    put(&b, "GIF89a", 6);
+    vg_bytebuf_put(&b, "GIF89a", 6);
     put16(&b, w);
     put16(&b, h);
     put1(&b, 0xF7); /* global table, 8-bit colour resolution, 2^(7+1) = 256 entries */
@@ -179,13 +165,13 @@ vg_status vg_gif_encode(uint8_t **out, size_t *n, const uint8_t *clip, int64_t f
     put1(&b, 0);    /* aspect */
     uint8_t pal[256][3];
     vg_gif_palette(pal);
-    put(&b, pal, sizeof(pal));
+    vg_bytebuf_put(&b, pal, sizeof(pal));
     static const uint8_t loop[19] = {0x21, 0xFF, 11, 'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0', 3, 1, 0, 0, 0};
-    put(&b, loop, sizeof(loop));
+    vg_bytebuf_put(&b, loop, sizeof(loop));
     int delay = vg_gif_delay_cs(fps);
     for (int64_t i = 0; i < f; i++) {
         uint8_t gce[8] = {0x21, 0xF9, 4, 0x04 /* dispose: leave in place */, (uint8_t)delay, (uint8_t)(delay >> 8), 0, 0};
-        put(&b, gce, sizeof(gce));
+        vg_bytebuf_put(&b, gce, sizeof(gce));
         put1(&b, 0x2C);
         put16(&b, 0);
         put16(&b, 0);

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <stdlib.h>
 #include "vidgen/io.h"
+#include "io/bytebuf.h"
 
 static int write_all(int fd, const void *data, size_t n) {
     const char *p = data;
@@ -138,4 +140,18 @@ vg_status vg_mkdir_p(const char *path) {
 out:
     free(p);
     return st;
+}
+
+void vg_bytebuf_put(vg_bytebuf *b, const void *d, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->n + n) nc *= 2;
+        uint8_t *np = realloc(b->p, nc);
+        if (!np) { b->oom = true; return; }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
 }
