@@ -131,27 +131,15 @@ static cJSON *clip_meta(const char *dir) {
     return cli_read_json(p);
 }
 
-/* The prompt vidgen wrote into DIR/vidgen.json (malloc'd), or NULL. */
-static char *meta_prompt(const char *dir) {
-    cJSON *j = clip_meta(dir);
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-    char *s = cJSON_IsString(p) && p->valuestring[0] ? strdup(p->valuestring) : NULL;
-    cJSON_Delete(j);
-    return s;
-}
+/* Where the prompt a clip is judged against comes from. A --prompt that fits no grammar is a
+ * usage error; a caption or a clip's own prompt that fits none leaves that clip unjudged. */
+typedef enum { PROMPT_NONE, PROMPT_FLAG, PROMPT_CAPTION, PROMPT_OWN } prompt_src;
 
-/* init_count of DIR/vidgen.json (frames given with --init-frames) when it is < f, else 0. */
-static int64_t init_count(const char *dir, int64_t f) {
-    cJSON *j = clip_meta(dir);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "init_count");
-    int64_t k = cJSON_IsNumber(c) && c->valuedouble >= 1 && c->valuedouble < (double)f ? (int64_t)c->valuedouble : 0;
-    cJSON_Delete(j);
-    return k;
-}
-
-/* Scores one clip directory; j is filled when prompt is given (returns *judged). */
-static vg_status score_dir(const char *dir, const char *prompt, const vg_score_opts *o, vg_score_report *r,
-                           vg_judge_result *j, bool *judged, bool *bad_prompt) {
+/* Scores one clip directory, reading its vidgen.json once: the seam at its init_count (when
+ * opts.seam_at < 0 and init_count < frames) and, for PROMPT_OWN, its prompt. j is filled when
+ * the clip was judged (*judged); *bad_prompt when a --prompt fits no grammar. */
+static vg_status score_dir(const char *dir, const char *prompt, prompt_src src, const vg_score_opts *o,
+                           vg_score_report *r, vg_judge_result *j, bool *judged, bool *bad_prompt) {
     uint8_t *clip;
     int64_t f;
     int h, w;
@@ -159,14 +147,24 @@ static vg_status score_dir(const char *dir, const char *prompt, const vg_score_o
     *bad_prompt = false;
     vg_status st = read_clip(dir, &clip, &f, &h, &w);
     if (st != VG_OK) return st;
+    cJSON *meta = clip_meta(dir);
     vg_score_opts oo = *o;
-    if (oo.seam_at < 0) oo.seam_at = init_count(dir, f); /* not given: the clip's own vidgen.json */
+    if (oo.seam_at < 0) { /* not given: the clip's own vidgen.json */
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(meta, "init_count");
+        oo.seam_at = cJSON_IsNumber(c) && c->valuedouble >= 1 && c->valuedouble < (double)f ? (int64_t)c->valuedouble : 0;
+    }
+    if (src == PROMPT_OWN) {
+        const cJSON *mp = cJSON_GetObjectItemCaseSensitive(meta, "prompt");
+        prompt = cJSON_IsString(mp) && mp->valuestring[0] ? mp->valuestring : NULL;
+    }
     st = vg_score_clip(r, clip, f, h, w, &oo);
     if (st == VG_OK && prompt) {
         st = vg_judge(j, prompt, clip, f, h, w);
         *judged = st == VG_OK;
+        if (st == VG_ERR_ARG && src != PROMPT_FLAG) st = VG_OK; /* outside the grammars: scored, not judged */
         *bad_prompt = st == VG_ERR_ARG;
     }
+    cJSON_Delete(meta);
     free(clip);
     return st;
 }
@@ -209,14 +207,14 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
         snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
         if (!has_png(path)) continue;
         char *cap = prompt ? NULL : manifest_caption(fo, subs[i]);
-        if (!prompt && !cap) cap = meta_prompt(path); /* a `vidgen batch` folder: each clip's own prompt */
+        /* --prompt, else the manifest's caption, else (a `vidgen batch` folder) the clip's own prompt */
+        prompt_src src = prompt ? PROMPT_FLAG : cap ? PROMPT_CAPTION : PROMPT_OWN;
         vg_score_report r;
         vg_judge_result j;
         bool judged, bad;
-        vg_status st = score_dir(path, prompt ? prompt : cap, o, &r, &j, &judged, &bad);
-        if (bad && prompt) { free(cap); rc = bad_prompt_error(); break; }
-        if (bad) st = score_dir(path, NULL, o, &r, &j, &judged, &bad); /* a caption outside the judge's grammars */
+        vg_status st = score_dir(path, prompt ? prompt : cap, src, o, &r, &j, &judged, &bad);
         free(cap);
+        if (bad) { rc = bad_prompt_error(); break; }
         if (st != VG_OK) { fprintf(stderr, "vidgen: error: %s: %s\n", path, vg_last_error()); rc = 1; continue; }
         double v[10] = {r.flicker_score, r.light_score, r.bg_score, r.warp_score, r.id_frac, r.smooth_score,
                         r.events_score, r.dyn_score, judged ? j.adherence : 0};
@@ -335,7 +333,7 @@ int vg_cmd_score(int argc, char **argv) {
         vg_judge_result j[2];
         bool judged[2], bad;
         for (int k = 0; k < 2; k++)
-            if (score_dir(cmp[k], prompt, &o, &r[k], &j[k], &judged[k], &bad) != VG_OK)
+            if (score_dir(cmp[k], prompt, prompt ? PROMPT_FLAG : PROMPT_NONE, &o, &r[k], &j[k], &judged[k], &bad) != VG_OK)
                 return bad ? bad_prompt_error() : runtime_error(cmp[k]);
         vg_score_print_compare(stdout, cmp[0], &r[0], cmp[1], &r[1]);
         if (judged[0] && judged[1]) printf("  %-35s %21.3f %21.3f\n", "prompt adherence", j[0].adherence, j[1].adherence);
@@ -362,10 +360,7 @@ int vg_cmd_score(int argc, char **argv) {
     vg_score_report r;
     vg_judge_result j;
     bool judged, bad;
-    char *own = prompt ? NULL : meta_prompt(dir); /* the clip's own prompt from vidgen.json */
-    vg_status st = score_dir(dir, prompt ? prompt : own, &o, &r, &j, &judged, &bad);
-    if (st != VG_OK && bad && own) st = score_dir(dir, NULL, &o, &r, &j, &judged, &bad); /* outside the grammars */
-    free(own);
+    vg_status st = score_dir(dir, prompt, prompt ? PROMPT_FLAG : PROMPT_OWN, &o, &r, &j, &judged, &bad);
     if (st != VG_OK) return bad ? bad_prompt_error() : runtime_error(dir);
     vg_score_print(stdout, dir, &r, judged ? &j : NULL);
     if (json) {
