@@ -474,6 +474,9 @@ VG_TEST(score_cli_batch_folder_tallies) {
     int rc = SH(&o, "%s batch %s --model models/tiny -t 1 -q --out %s/sb", bin(), jobs, d);
     CHECKF(rc == 0, "batch rc %d %s", rc, o);
     free(o);
+    rc = SH(&o, "%s score %s/sb --prompt 'a cat'", bin(), d);
+    CHECKF(rc == 2 && strstr(o, "--prompt") && !strstr(o, "no PNG frames"), "folder with a bad --prompt: rc %d %s", rc, o);
+    free(o);
     rc = SH(&o, "%s score %s/sb --json %s/sb.json", bin(), d, d);
     CHECKF(rc == 0 && strstr(o, "right, per attribute: background"), "score rc %d %s", rc, o);
     free(o);

@@ -272,7 +272,7 @@ static int score_folder(const char *dir, const char *prompt, const char *json, c
     }
     if (fo) vg_folder_free(fo);
     free_list(subs, n);
-    if (!done) {
+    if (!done && rc != 2) { /* (a --prompt that fits no grammar has been reported: exit 2) */
         fprintf(stderr, "vidgen: error: %s: no PNG frames and no clip folders with PNG frames\n", dir);
         fprintf(stderr, "hint: a clip is a folder of frame_0001.png, frame_0002.png, ...\n");
         return 1;
