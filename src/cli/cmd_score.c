@@ -14,22 +14,17 @@
 #include "vidgen/io.h"
 #include "vidgen/score.h"
 
+/* The messages go through cli_error (one "vidgen: error: ..." / "hint: ..." printer). */
 static int usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "vidgen: error: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-    fprintf(stderr, "hint: vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N] | vidgen score --compare A B\n");
-    return 2;
+    return cli_error(CLI_USAGE, "vidgen score DIR [--prompt TEXT] [--json FILE] [--fps N] | vidgen score --compare A B",
+                     "%s%s%s", msg, arg ? ": " : "", arg ? arg : "");
 }
 
-static int runtime_error(const char *what) {
-    fprintf(stderr, "vidgen: error: %s: %s\n", what, vg_last_error());
-    return 1;
-}
+static int runtime_error(const char *what) { return cli_error(CLI_RUNTIME, NULL, "%s: %s", what, vg_last_error()); }
 
 static int bad_prompt_error(void) {
-    fprintf(stderr, "vidgen: error: --prompt: %s\n", vg_last_error());
-    fprintf(stderr, "hint: captions look like 'a big red ball moving left on a blue background, getting darker' "
-                    "or 'the digits 3 and 8 bouncing'\n");
-    return 2;
+    return cli_error(CLI_USAGE, "captions look like 'a big red ball moving left on a blue background, getting darker' "
+                                "or 'the digits 3 and 8 bouncing'", "--prompt: %s", vg_last_error());
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
