@@ -10,6 +10,9 @@
 #include "vidgen/safetensors.h"
 #include "vidgen/status.h"
 #include "vidgen/wan_vae.h"
+#include "vidgen/rng.h"
+#include <math.h>
+#include <string.h>
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -244,6 +247,54 @@ VG_TEST(wan_vae_misshaped_tensor_names_shapes) {
     e = vg_last_error();
     CHECKF(st == VG_ERR_SHAPE && strstr(e, "decoder.up_blocks.1.resnets.0.conv1.weight"), "message: %s", e);
     remove(p);
+}
+
+/* Horizontal stripes (dec_stripes) give the whole-frame decode: each stripe carries the rows
+ * its receptive field needs. A tall latent (32 rows; the decoder's receptive field is ~13
+ * latent rows each side) so that the low-resolution cuts are real cuts; random latents on the
+ * golden weights. Tolerance: the same f32 kernels on other row counts; seen bit-identical. */
+VG_TEST(wan_vae_stripes_equal_whole) {
+    vg_wan_vae *v;
+    snprintf(g_wpath, sizeof(g_wpath), "%s/wan-goldens/vae_weights.safetensors", vg_test_shared());
+    CHECK_OK(vg_wan_vae_open(&v, g_wpath, NULL));
+    const int64_t T = 2, h = 32, w = 2, Z = 16;
+    int64_t F, H, W;
+    vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
+    size_t nv = (size_t)(3 * F * H * W);
+    float *z = malloc(sizeof(float) * (size_t)(Z * T * h * w)), *a = malloc(sizeof(float) * nv), *b = malloc(sizeof(float) * nv);
+    vg_rng rng;
+    vg_rng_seed(&rng, 7);
+    for (int64_t i = 0; i < Z * T * h * w; i++) z[i] = vg_rng_normal(&rng);
+    vg_wan_vae_opts o;
+    vg_wan_vae_get_opts(v, &o);
+    o.clamp = false; o.dec_stripes = 1;
+    bool ok = vg_wan_vae_set_opts(v, &o) == VG_OK && vg_wan_vae_decode(v, a, z, T, h, w) == VG_OK;
+    size_t whole = vg_wan_vae_decode_bytes(v, T, h, w);
+    static const int64_t stripes[] = {5, 16};
+    double worst = 0, amax = 0;
+    size_t smaller = 0;
+    for (int k = 0; ok && k < 2; k++) {
+        o.dec_stripes = stripes[k];
+        memset(b, 0xff, sizeof(float) * nv); /* NaN: a row no stripe writes fails */
+        ok = vg_wan_vae_set_opts(v, &o) == VG_OK && vg_wan_vae_decode(v, b, z, T, h, w) == VG_OK;
+        if (k == 0) smaller = vg_wan_vae_decode_bytes(v, T, h, w);
+        for (size_t i = 0; ok && i < nv; i++) {
+            double d = fabs((double)a[i] - b[i]);
+            if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+            if (fabs(a[i]) > amax) amax = fabs(a[i]);
+        }
+    }
+    CHECKF(ok, "%s", vg_last_error());
+    if (worst == 0) printf("  (stripes bit-identical to whole frames)\n");
+    CHECKF(worst <= 1e-5 * amax, "stripes vs whole frame: max |diff| %g (max |x| %g)", worst, amax);
+    CHECKF(smaller < whole, "5 stripes need %zu bytes, whole frames %zu", smaller, whole);
+    /* auto: a budget below the whole-frame plan picks stripes and keeps to it */
+    o.dec_stripes = 0; o.dec_budget_mb = 1;
+    ok = vg_wan_vae_set_opts(v, &o) == VG_OK;
+    size_t autob = vg_wan_vae_decode_bytes(v, T, h, w);
+    CHECKF(ok && autob < whole, "auto with 1 MiB: %zu bytes, whole %zu", autob, whole);
+    free(z); free(a); free(b);
+    vg_wan_vae_free(v);
 }
 
 VG_TEST(wan_vae_memory_estimate_flat_in_frames) {

@@ -49,6 +49,13 @@ typedef struct {
                             >= T decodes the whole sequence at once, same result, more memory) */
     int64_t enc_chunk;   /* video frames per encoder chunk after the first frame (default 4;
                             must be a multiple of 4) */
+    int64_t dec_stripes; /* decode in this many horizontal stripes of the output, each over the
+                            whole clip with its own feature caches (the full-resolution caches
+                            dominate memory; same result to rounding: each stripe carries the
+                            rows its receptive field needs). 0 (default) = auto: the fewest
+                            stripes whose working memory fits dec_budget_mb; 1 = whole frames */
+    int64_t dec_budget_mb; /* working-memory target of the auto choice (default 2048: 832x480 then
+                              takes 4 stripes, 1.8 GB, 1.2x the time of whole frames, 5.7 GB) */
 } vg_wan_vae_opts;
 void vg_wan_vae_get_opts(const vg_wan_vae *v, vg_wan_vae_opts *o);
 vg_status vg_wan_vae_set_opts(vg_wan_vae *v, const vg_wan_vae_opts *o); /* VG_ERR_ARG if invalid */

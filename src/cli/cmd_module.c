@@ -20,7 +20,8 @@ static const char *HELP =
     "  vae-encode: enc.in.video [1,3,F,H,W] -> enc.out.mu\n"
     "  t5:         in.ids [1,L], in.mask [1,L] -> out.hidden [1,L,D] (rows past the mask are 0), out.context [N,D]\n"
     "  The config comes from the weights' __metadata__ \"config\" (or the shapes); --config FILE.json overrides it\n"
-    "  (official keys; dit and t5). Options: -t N threads, --temporal-window K (dit), -q.\n";
+    "  (official keys; dit and t5). Options: -t N threads, --temporal-window K (dit), -q,\n"
+    "  --vae-stripes N (vae-decode: N horizontal stripes, 0 = as few as fit 2 GiB of working memory).\n";
 
 /* tensor name as f32 (caller frees); numel into *n. NULL + error when absent or not numeric. */
 static float *get_f32(const vg_st_file *f, const char *name, const vg_tensor **tp, int64_t *n) {
@@ -92,7 +93,7 @@ out:
     return st;
 }
 
-static vg_status run_vae(const char *wpath, vg_st_file *in, vg_st_writer *w, bool decode) {
+static vg_status run_vae(const char *wpath, vg_st_file *in, vg_st_writer *w, bool decode, long stripes) {
     vg_wan_vae *v = NULL;
     float *src = NULL, *dst = NULL, *mean = NULL, *std = NULL;
     const vg_tensor *ts;
@@ -113,6 +114,7 @@ static vg_status run_vae(const char *wpath, vg_st_file *in, vg_st_writer *w, boo
         vg_wan_vae_opts o;
         vg_wan_vae_get_opts(v, &o);
         o.clamp = false;
+        if (stripes >= 0) o.dec_stripes = stripes;
         if ((st = vg_wan_vae_set_opts(v, &o))) goto out;
         int64_t nv = 3 * F * H * W, osh[5] = {1, 3, F, H, W};
         if (!(dst = malloc(sizeof(float) * (size_t)nv))) { st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
@@ -174,13 +176,14 @@ out:
 int vg_cmd_module(int argc, char **argv) {
     const char *kind = NULL, *wpath = NULL, *ipath = NULL, *opath = NULL, *cpath = NULL;
     int window = -1;
+    long stripes = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) continue;
         const char **dst = !strcmp(a, "--weights") ? &wpath : !strcmp(a, "--input") ? &ipath : !strcmp(a, "--output") ? &opath
                           : !strcmp(a, "--config") ? &cpath : NULL;
-        if (dst || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--temporal-window")) {
+        if (dst || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--temporal-window") || !strcmp(a, "--vae-stripes")) {
             if (i + 1 >= argc) return cli_error(CLI_USAGE, NULL, "%s needs a value", a);
             const char *v = argv[++i];
             long n;
@@ -188,6 +191,8 @@ int vg_cmd_module(int argc, char **argv) {
             else if (!strcmp(a, "--temporal-window")) {
                 if (strcmp(v, "all") && !cli_parse_int(v, 0, 100000, &n)) return cli_error(CLI_USAGE, NULL, "--temporal-window must be a count or 'all', got '%s'", v);
                 window = strcmp(v, "all") ? (int)n : -1;
+            } else if (!strcmp(a, "--vae-stripes")) {
+                if (!cli_parse_int(v, 0, 100000, &stripes)) return cli_error(CLI_USAGE, NULL, "--vae-stripes must be a count >= 0, got '%s'", v);
             } else {
                 if (!cli_parse_int(v, 1, 1024, &n)) return cli_error(CLI_USAGE, NULL, "%s must be an integer in [1, 1024], got '%s'", a, v);
                 cli_set_threads((int)n);
@@ -213,7 +218,7 @@ int vg_cmd_module(int argc, char **argv) {
     if (!st) {
         if (!strcmp(kind, "dit")) st = run_dit(wpath, cfg, in, w, window);
         else if (!strcmp(kind, "t5")) st = run_t5(wpath, cfg, in, w);
-        else st = run_vae(wpath, in, w, !strcmp(kind, "vae-decode"));
+        else st = run_vae(wpath, in, w, !strcmp(kind, "vae-decode"), stripes);
     }
     if (!st && !(st = vg_st_writer_meta(w, "module", kind))) st = vg_st_writer_save(w, opath);
     int rc = st ? cli_lib_error(NULL) : 0;

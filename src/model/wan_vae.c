@@ -420,6 +420,7 @@ vg_status vg_wan_vae_open(vg_wan_vae **out, const char *path, vg_st_file *f) {
         v->std[i] = v->cfg.z_dim == 16 ? vg_wan_latent_std[i] : 1.0f;
     }
     v->opts.clamp = true; v->opts.normalize = true; v->opts.dec_chunk = 1; v->opts.enc_chunk = 4;
+    v->opts.dec_stripes = 0; v->opts.dec_budget_mb = 2048;
     *out = v;
     return VG_OK;
 out_free:
@@ -435,6 +436,9 @@ vg_status vg_wan_vae_set_opts(vg_wan_vae *v, const vg_wan_vae_opts *o) {
     if (o->dec_chunk < 1) return vg_fail(VG_ERR_ARG, "wan vae: dec_chunk %lld, expected >= 1", (long long)o->dec_chunk);
     if (o->enc_chunk < 4 || o->enc_chunk % 4)
         return vg_fail(VG_ERR_ARG, "wan vae: enc_chunk %lld, expected a positive multiple of 4", (long long)o->enc_chunk);
+    if (o->dec_stripes < 0 || o->dec_budget_mb < 1)
+        return vg_fail(VG_ERR_ARG, "wan vae: dec_stripes %lld / dec_budget_mb %lld, expected >= 0 / >= 1",
+                       (long long)o->dec_stripes, (long long)o->dec_budget_mb);
     v->opts = *o;
     return VG_OK;
 }
@@ -517,9 +521,15 @@ typedef struct {
     cache slot[MAX_SLOTS];
     int si;                  /* next slot this chunk */
     vg_frame *fr;            /* [max_frames] */
+    /* decoder stripe (striped: output rows [Y0,Y1) of H): rows [ca[i],cb[i]) that layer i
+     * (0 = middle.2, 1+j = upsamples.j, nl+1 = head) keeps of its input, at its resolution */
+    bool striped;
+    int64_t Y0, Y1, H;
+    int64_t ca[MAX_LAYERS + 2], cb[MAX_LAYERS + 2];
 } run;
 
-typedef struct { int b; int64_t c, n, h, w; } act;
+/* activation [c, n, h, w] in buf[b]; its row 0 is row y0 of the whole frame (stripes) */
+typedef struct { int b; int64_t c, n, h, w, y0; } act;
 
 static void note_act(run *r, int64_t c, int64_t n, int64_t h, int64_t w) {
     size_t s = (size_t)(c * n * h * w);
@@ -539,7 +549,7 @@ static vg_status do_conv(run *r, const conv_w *cw, vg_conv_shape s, float *out, 
         size_t ws = vg_conv_ws_floats(&s);
         if (ws > r->ws_floats) r->ws_floats = ws;
         if (slot >= 0) {
-            r->slot_floats[slot] = (size_t)(2 * s.ci * hw);
+            if ((size_t)(2 * s.ci * hw) > r->slot_floats[slot]) r->slot_floats[slot] = (size_t)(2 * s.ci * hw);
             if (slot + 1 > r->nslots) r->nslots = slot + 1;
         }
         if ((size_t)n + 4 > r->max_frames) r->max_frames = (size_t)n + 4;
@@ -692,7 +702,7 @@ static vg_status up_fwd(run *r, const layer *L, act *x, bool first) {
     if ((st = do_conv(r, &L->resample, s, r->buf[dst], n2 * 4 * hw, frames(r, 1, r->plan ? NULL : r->buf[src], n2, h, w),
                       n2, -1)))
         return st;
-    x->b = dst; x->c = L->cout; x->n = n2; x->h = 2 * h; x->w = 2 * w;
+    x->b = dst; x->c = L->cout; x->n = n2; x->h = 2 * h; x->w = 2 * w; x->y0 *= 2;
     return VG_OK;
 }
 
@@ -718,7 +728,7 @@ static vg_status down_fwd(run *r, const layer *L, act *x, bool first) {
     int64_t n2 = o + m;
     note_act(r, C, n2, h2, w2);
     if (r->plan) {
-        r->slot_floats[slot] = (size_t)(C * hw2);
+        if ((size_t)(C * hw2) > r->slot_floats[slot]) r->slot_floats[slot] = (size_t)(C * hw2);
         if (slot + 1 > r->nslots) r->nslots = slot + 1;
         size_t ws = vg_conv_ws_floats(&ts);
         if (ws > r->ws_floats) r->ws_floats = ws;
@@ -759,12 +769,55 @@ static vg_status head_fwd(run *r, const coder *cd, act *x, float *out, int64_t o
     return do_conv(r, &cd->head, s, out, ocs, frames(r, 0, r->plan ? NULL : r->buf[a], x->n, x->h, x->w), x->n, r->si++);
 }
 
+/* Stripes: keeps rows [ca[i], cb[i]) of x (whole-frame row numbers at x's resolution) before
+ * layer i, copied into the next buffer. Every kept row is exact: layer i needs exactly these
+ * rows to make the rows that layer i+1 keeps, and the rows next to a cut that a conv pads with
+ * zeros are dropped by the next cut. */
+static vg_status crop_rows(run *r, act *x, int i) {
+    if (!r->striped) return VG_OK;
+    int64_t a = r->ca[i] - x->y0, nh = r->cb[i] - r->ca[i], w = x->w, h = x->h, np = x->c * x->n;
+    if (a < 0 || nh < 1 || a + nh > h)
+        return vg_fail(VG_ERR_ARG, "wan vae: stripe rows [%lld,%lld) outside the %lld rows at %lld", (long long)r->ca[i],
+                       (long long)r->cb[i], (long long)h, (long long)x->y0);
+    if (a == 0 && nh == h) return VG_OK;
+    int d = (x->b + 1) % 3;
+    if (!r->plan) {
+        const float *src = r->buf[x->b];
+        float *dst = r->buf[d];
+        #pragma omp parallel for schedule(static) if (np * nh * w > (1 << 17))
+        for (int64_t p = 0; p < np; p++) memcpy(dst + p * nh * w, src + (p * h + a) * w, sizeof(float) * (size_t)(nh * w));
+    }
+    x->b = d; x->h = nh; x->y0 = r->ca[i];
+    return VG_OK;
+}
+
+/* Sets r's stripe to output rows [Y0,Y1) of a decode of h latent rows: walks the decoder back
+ * from the head; a 3x3 conv needs one more row each side, a res block two, an upsample
+ * (nearest x2, then a 3x3 conv) half its rows (rounded out) plus one; clipped to the frame,
+ * whose own edges are zero-padded as in the model. */
+static void set_stripe(run *r, int64_t h, int64_t Y0, int64_t Y1) {
+    const coder *d = &r->v->dec;
+    int64_t R = h;
+    for (int i = 0; i < d->nl; i++) R *= d->l[i].kind == L_RES ? 1 : 2;
+    r->striped = !(Y0 == 0 && Y1 == R);
+    r->Y0 = Y0; r->Y1 = Y1; r->H = R;
+    int64_t a = Y0 - 1 > 0 ? Y0 - 1 : 0, b = Y1 + 1 < R ? Y1 + 1 : R;
+    r->ca[d->nl + 1] = a; r->cb[d->nl + 1] = b;
+    for (int i = d->nl - 1; i >= 0; i--) {
+        int g = d->l[i].kind == L_RES ? 2 : 1;
+        a = a - g > 0 ? a - g : 0; b = b + g < R ? b + g : R;
+        if (d->l[i].kind != L_RES) { R /= 2; a >>= 1; b = (b + 1) >> 1; }
+        r->ca[1 + i] = a; r->cb[1 + i] = b;
+    }
+    r->ca[0] = a - 2 > 0 ? a - 2 : 0; r->cb[0] = b + 2 < R ? b + 2 : R;
+}
+
 /* decoder on n latent frames z (already in buf[0] un-normalised); writes video frames from fo */
 static vg_status dec_chunk(run *r, int64_t n, int64_t h, int64_t w, bool first, float *video, int64_t vcs, int64_t *nout) {
     vg_wan_vae *v = r->v;
     coder *d = &v->dec;
     int64_t Z = v->cfg.z_dim;
-    act x = {0, Z, n, h, w};
+    act x = {0, Z, n, h, w, 0};
     vg_status st;
     r->si = 0;
     note_act(r, Z, n, h, w);
@@ -774,11 +827,24 @@ static vg_status dec_chunk(run *r, int64_t n, int64_t h, int64_t w, bool first, 
     note_act(r, d->conv1.co, n, h, w);
     if ((st = do_conv(r, &d->conv1, s, r->buf[2], n * h * w, frames(r, 0, r->plan ? NULL : r->buf[1], n, h, w), n, r->si++))) return st;
     x.b = 2; x.c = d->conv1.co;
-    if ((st = res_fwd(r, &d->mid0, &x)) || (st = attn_fwd(r, &d->attn, &x)) || (st = res_fwd(r, &d->mid2, &x))) return st;
+    if ((st = res_fwd(r, &d->mid0, &x)) || (st = attn_fwd(r, &d->attn, &x))) return st;
+    if ((st = crop_rows(r, &x, 0)) || (st = res_fwd(r, &d->mid2, &x))) return st;
     for (int i = 0; i < d->nl; i++)
-        if ((st = layer_fwd(r, &d->l[i], &x, first))) return st;
+        if ((st = crop_rows(r, &x, 1 + i)) || (st = layer_fwd(r, &d->l[i], &x, first))) return st;
     *nout = x.n;
-    return head_fwd(r, d, &x, video, vcs);
+    if (!r->striped) return head_fwd(r, d, &x, video, vcs);
+    /* stripe: the head into scratch, then its exact rows [Y0,Y1) into the video */
+    if ((st = crop_rows(r, &x, d->nl + 1))) return st;
+    int sb = (x.b + 2) % 3;
+    int64_t co = d->head.co, hw = x.h * x.w, Wd = x.w, rows = r->Y1 - r->Y0, off = (r->Y0 - x.y0) * Wd;
+    note_act(r, co, x.n, x.h, x.w);
+    if ((st = head_fwd(r, d, &x, r->buf[sb], x.n * hw))) return st;
+    if (r->plan) return VG_OK;
+    const float *src = r->buf[sb];
+    for (int64_t c = 0; c < co; c++)
+        for (int64_t t = 0; t < x.n; t++)
+            memcpy(video + c * vcs + t * r->H * Wd + r->Y0 * Wd, src + (c * x.n + t) * hw + off, sizeof(float) * (size_t)(rows * Wd));
+    return VG_OK;
 }
 
 /* encoder on n video frames given as frames fr; writes mu (channels [0,Z)) */
@@ -790,7 +856,7 @@ static vg_status enc_chunk(run *r, const vg_frame *fr, int64_t n, int64_t H, int
     note_act(r, e->conv1.co, n, H, W);
     vg_conv_shape s = vg_conv_shape_causal3d(3, e->conv1.co, H, W, 3);
     if ((st = do_conv(r, &e->conv1, s, r->buf[0], n * H * W, fr, n, r->si++))) return st;
-    act x = {0, e->conv1.co, n, H, W};
+    act x = {0, e->conv1.co, n, H, W, 0};
     for (int i = 0; i < e->nl; i++)
         if ((st = layer_fwd(r, &e->l[i], &x, first))) return st;
     if ((st = res_fwd(r, &e->mid0, &x)) || (st = attn_fwd(r, &e->attn, &x)) || (st = res_fwd(r, &e->mid2, &x))) return st;
@@ -842,14 +908,44 @@ oom:
     return vg_fail(VG_ERR_OOM, "wan vae: cannot allocate %zu MiB of working memory", run_bytes(r) >> 20);
 }
 
-static vg_status dec_plan(vg_wan_vae *v, run *r, int64_t T, int64_t h, int64_t w) {
+/* Sizes a decode in S stripes (every stripe: the first chunk and a later one). */
+static vg_status dec_plan_s(vg_wan_vae *v, run *r, int64_t T, int64_t h, int64_t w, int64_t S) {
     memset(r, 0, sizeof(*r));
     r->v = v; r->plan = true;
     r->max_frames = 8;
-    int64_t n1 = T < v->opts.dec_chunk ? T : v->opts.dec_chunk, nout;
-    vg_status st = dec_chunk(r, n1, h, w, true, NULL, 0, &nout);
-    if (!st && T > n1) st = dec_chunk(r, T - n1 < v->opts.dec_chunk ? T - n1 : v->opts.dec_chunk, h, w, false, NULL, 0, &nout);
+    int64_t n1 = T < v->opts.dec_chunk ? T : v->opts.dec_chunk, nout, F, H, W;
+    vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
+    vg_status st = VG_OK;
+    for (int64_t s = 0; s < S && !st; s++) {
+        set_stripe(r, h, s * H / S, (s + 1) * H / S);
+        st = dec_chunk(r, n1, h, w, true, NULL, 0, &nout);
+        if (!st && T > n1) st = dec_chunk(r, T - n1 < v->opts.dec_chunk ? T - n1 : v->opts.dec_chunk, h, w, false, NULL, 0, &nout);
+    }
     return st;
+}
+
+/* Plans a decode with opts.dec_stripes stripes, or (0) the fewest that fit dec_budget_mb
+ * (else the fewest bytes of up to 64 stripes of at least 8 rows). *S: the stripes chosen. */
+static vg_status dec_plan(vg_wan_vae *v, run *r, int64_t T, int64_t h, int64_t w, int64_t *S) {
+    int64_t F, H, W, smax;
+    vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
+    smax = H / 8 < 64 ? H / 8 : 64;
+    smax = smax < 1 ? 1 : smax;
+    if (v->opts.dec_stripes > 0) {
+        *S = v->opts.dec_stripes < H ? v->opts.dec_stripes : H;
+        return dec_plan_s(v, r, T, h, w, *S);
+    }
+    size_t budget = (size_t)v->opts.dec_budget_mb << 20, best = SIZE_MAX;
+    int64_t bs = 1;
+    vg_status st;
+    for (int64_t s = 1; s <= smax; s++) {
+        if ((st = dec_plan_s(v, r, T, h, w, s))) return st;
+        size_t b = run_bytes(r);
+        if (b <= budget) { *S = s; return VG_OK; }
+        if (b < best) { best = b; bs = s; }
+    }
+    *S = bs;
+    return dec_plan_s(v, r, T, h, w, bs);
 }
 
 static vg_status check_dims(const vg_wan_vae *v, int64_t T, int64_t h, int64_t w) {
@@ -861,23 +957,22 @@ static vg_status check_dims(const vg_wan_vae *v, int64_t T, int64_t h, int64_t w
 
 size_t vg_wan_vae_decode_bytes(const vg_wan_vae *v, int64_t T, int64_t h, int64_t w) {
     run r;
-    if (check_dims(v, T, h, w) || dec_plan((vg_wan_vae *)v, &r, T, h, w)) return 0;
+    int64_t S;
+    if (check_dims(v, T, h, w) || dec_plan((vg_wan_vae *)v, &r, T, h, w, &S)) return 0;
     return run_bytes(&r);
 }
 
-vg_status vg_wan_vae_decode(vg_wan_vae *v, float *video, const float *z, int64_t T, int64_t h, int64_t w) {
-    vg_status st = check_dims(v, T, h, w);
-    if (st) return st;
+/* One pass over the clip (one stripe, or the whole frame): chunks of dec_chunk latent frames
+ * with the feature caches emptied first. Returns the video frames written in *fo. */
+static vg_status dec_pass(run *r, float *video, const float *z, int64_t T, int64_t h, int64_t w, int64_t *fo) {
+    vg_wan_vae *v = r->v;
     int64_t F, H, W, Z = v->cfg.z_dim, hw = h * w;
     vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
-    run r;
-    if ((st = dec_plan(v, &r, T, h, w))) return st;
-    if ((st = run_alloc(&r))) goto out;
-    int64_t fo = 0;
+    for (int i = 0; i < r->nslots; i++) r->slot[i].valid[0] = r->slot[i].valid[1] = false;
+    *fo = 0;
     for (int64_t t0 = 0; t0 < T;) {
-        int64_t n = t0 == 0 ? (T < v->opts.dec_chunk ? T : v->opts.dec_chunk)
-                            : (T - t0 < v->opts.dec_chunk ? T - t0 : v->opts.dec_chunk);
-        float *x = r.buf[0];
+        int64_t n = T - t0 < v->opts.dec_chunk ? T - t0 : v->opts.dec_chunk;
+        float *x = r->buf[0];
         for (int64_t c = 0; c < Z; c++)
             for (int64_t t = 0; t < n; t++) {
                 const float *src = z + (c * T + t0 + t) * hw;
@@ -886,11 +981,27 @@ vg_status vg_wan_vae_decode(vg_wan_vae *v, float *video, const float *z, int64_t
                 else memcpy(d, src, sizeof(float) * (size_t)hw);
             }
         int64_t nout = 0;
-        if ((st = dec_chunk(&r, n, h, w, t0 == 0, video + fo * H * W, F * H * W, &nout))) goto out;
-        fo += nout;
+        vg_status st = dec_chunk(r, n, h, w, t0 == 0, video + *fo * H * W, F * H * W, &nout);
+        if (st) return st;
+        *fo += nout;
         t0 += n;
     }
-    if (fo != F) { st = vg_fail(VG_ERR_ARG, "wan vae: decoded %lld frames, expected %lld", (long long)fo, (long long)F); goto out; }
+    return VG_OK;
+}
+
+vg_status vg_wan_vae_decode(vg_wan_vae *v, float *video, const float *z, int64_t T, int64_t h, int64_t w) {
+    vg_status st = check_dims(v, T, h, w);
+    if (st) return st;
+    int64_t F, H, W, S, fo = 0;
+    vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
+    run r;
+    if ((st = dec_plan(v, &r, T, h, w, &S))) return st;
+    if ((st = run_alloc(&r))) goto out;
+    for (int64_t s = 0; s < S; s++) {
+        set_stripe(&r, h, s * H / S, (s + 1) * H / S);
+        if ((st = dec_pass(&r, video, z, T, h, w, &fo))) goto out;
+        if (fo != F) { st = vg_fail(VG_ERR_ARG, "wan vae: decoded %lld frames, expected %lld", (long long)fo, (long long)F); goto out; }
+    }
     if (v->opts.clamp) {
         int64_t nv = 3 * F * H * W;
         #pragma omp parallel for schedule(static) if (nv > (1 << 17))
