@@ -200,40 +200,53 @@ VG_TEST(shapes_render_colour_area_antialias) {
         }
 }
 
+/* Linear motion: speed*S px per frame in the caption's direction; a clip that reaches the
+ * wall comes back at the same speed (one reversal, at the end of the free span); one that does
+ * not moves monotonically and ends speed*S*(F-1) px away. Both kinds must occur. */
 VG_TEST(shapes_linear_motion_moves_by_speed) {
     enum { S = 48, F = 16 };
     static uint8_t rgb[F * S * S * 3];
     vg_rng r;
     vg_rng_seed(&r, 3);
-    int tested[4] = {0};
-    for (int it = 0; it < 400 && (tested[0] < 3 || tested[1] < 3 || tested[2] < 3 || tested[3] < 3); it++) {
+    int tested[4] = {0}, walls = 0, free_ = 0;
+    for (int it = 0; it < 800 && (tested[0] < 6 || tested[1] < 6 || tested[2] < 6 || tested[3] < 6); it++) {
         vg_shape_spec s;
         CHECK_OK(vg_shape_sample(&s, &r, F, NULL));
-        if (s.motion > VG_MOT_DOWN || tested[s.motion] >= 3) continue;
+        if (s.motion > VG_MOT_DOWN || tested[s.motion] >= 6) continue;
         s.light = VG_LIGHT_NONE;
         tested[s.motion]++;
         CHECK_OK(vg_shape_render_u8(rgb, &s, F, S, S));
-        double x0, y0, x1, y1, want = s.speed * S * (F - 1);
-        centroid(rgb, &s, 0, S, S, &x0, &y0);
-        centroid(rgb, &s, F - 1, S, S, &x1, &y1);
-        double dx = x1 - x0, dy = y1 - y0;
-        double ex = s.motion == VG_MOT_LEFT ? -want : s.motion == VG_MOT_RIGHT ? want : 0;
-        double ey = s.motion == VG_MOT_UP ? -want : s.motion == VG_MOT_DOWN ? want : 0;
-        CHECKF(want > 0.2 * S * 0.5, "motion %d travels only %.1f px", s.motion, want);
-        CHECKF(fabs(dx - ex) < 0.3 && fabs(dy - ey) < 0.3, "%s: moved (%.2f, %.2f), expected (%.2f, %.2f)",
-               vg_motion_names[s.motion], dx, dy, ex, ey);
-        /* and monotonically, frame by frame (no wall reached within the sampled length) */
-        double px = x0, py = y0;
+        bool horiz = s.motion == VG_MOT_LEFT || s.motion == VG_MOT_RIGHT;
+        double sign = s.motion == VG_MOT_LEFT || s.motion == VG_MOT_UP ? -1 : 1, v = s.speed * S;
+        CHECKF(v * (F - 1) > 0.2 * S * 0.5, "motion %d travels only %.1f px", s.motion, v * (F - 1));
+        double p0, q0, pc, qc, prev;
+        centroid(rgb, &s, 0, S, S, &p0, &q0);
+        if (!horiz) { double t = p0; p0 = q0; q0 = t; }
+        prev = p0;
+        int reversals = 0;
+        bool touched = false;
+        double dir = sign;
         for (int f = 1; f < F; f++) {
-            double cx, cy;
-            centroid(rgb, &s, f, S, S, &cx, &cy);
-            double step = (s.motion == VG_MOT_LEFT ? px - cx : s.motion == VG_MOT_RIGHT ? cx - px
-                           : s.motion == VG_MOT_UP ? py - cy : cy - py);
-            CHECKF(step > 0, "%s: frame %d steps %.3f", vg_motion_names[s.motion], f, step);
-            px = cx; py = cy;
+            centroid(rgb, &s, f, S, S, &pc, &qc);
+            if (!horiz) { double t = pc; pc = qc; qc = t; }
+            double step = (pc - prev) * dir;
+            if (step < 0) { dir = -dir; reversals++; step = -step; }
+            /* a frame that turns at the wall travels less than v; others exactly v */
+            CHECKF(step <= v + 0.3, "%s: frame %d steps %.2f px, speed %.2f", vg_motion_names[s.motion], f, step, v);
+            touched = touched || step < v - 0.3;
+            CHECKF(fabs(qc - q0) < 0.3, "%s: drifts across by %.2f px", vg_motion_names[s.motion], fabs(qc - q0));
+            prev = pc;
+        }
+        CHECKF(reversals <= 1, "%s: %d reversals in %d frames", vg_motion_names[s.motion], reversals, F);
+        if (reversals || touched) walls++;
+        else {
+            free_++;
+            CHECKF(fabs((prev - p0) - sign * v * (F - 1)) < 0.3, "%s: moved %.2f px, expected %.2f",
+                   vg_motion_names[s.motion], prev - p0, sign * v * (F - 1));
         }
     }
-    for (int m = 0; m < 4; m++) CHECK(tested[m] == 3);
+    for (int m = 0; m < 4; m++) CHECK(tested[m] == 6);
+    CHECKF(walls >= 2 && free_ >= 8, "%d clips reach a wall, %d do not", walls, free_);
 }
 
 VG_TEST(shapes_bouncing_touches_floor_and_reverses) {

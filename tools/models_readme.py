@@ -16,10 +16,14 @@ for run in sys.argv[1:]:
     m = meta(f"{run}/ckpt.safetensors")
     ses = json.loads(m["sessions"])
     log = [json.loads(l) for l in open(f"{run}/log.jsonl") if l.strip()]
+    notes = [l["note"] for l in log if "note" in l]
+    log = [l for l in log if "loss" in l]
     last = log[-20:]
     total = sum(s["seconds"] for s in ses)
     print(f"## {run}: step {m['step']}, {total / 60:.1f} min of training in {len(ses)} runs, "
           f"final loss {sum(l['loss'] for l in last) / len(last):.4f} (mean of the last {len(last)} logged steps)")
+    for n in notes:
+        print(f"Note: {n}.")
     print("| run | ended (UTC) | steps | wall time |")
     print("|---|---|---|---|")
     for i, s in enumerate(ses):

@@ -73,7 +73,9 @@ static int classify_motion(const float *cx, const float *cy, const uint8_t *have
      * centroid quantisation of anti-aliased edges; the median ignores floor contacts */
     for (int64_t t = 2; t + 2 < f; t++)
         if (have[t - 2] && have[t] && have[t + 2]) ay[na++] = 0.25f * (cy[t + 2] - 2 * cy[t] + cy[t - 2]);
-    if (nv == 0 || path < 0.05 * D) return VG_MOT_STILL;
+    /* still: little path, or (noise makes a path of small steps) a centroid that stays within
+     * 3% of the frame */
+    if (nv == 0 || path < 0.05 * D || fmax(xr1 - xr0, yr1 - yr0) < 0.03 * D) return VG_MOT_STILL;
     float mvx = median(vx, nv), mvy = median(vy, nv), may = median(ay, na);
     /* bouncing: steady downward acceleration (image y grows downwards), mostly vertical travel */
     float vmin = 0, vmax = 0;
