@@ -791,14 +791,13 @@ static vg_status crop_rows(run *r, act *x, int i) {
     return VG_OK;
 }
 
-/* Sets r's stripe to output rows [Y0,Y1) of a decode of h latent rows: walks the decoder back
+/* Sets r's stripe to output rows [Y0,Y1) of a video H rows high: walks the decoder back
  * from the head; a 3x3 conv needs one more row each side, a res block two, an upsample
  * (nearest x2, then a 3x3 conv) half its rows (rounded out) plus one; clipped to the frame,
  * whose own edges are zero-padded as in the model. */
-static void set_stripe(run *r, int64_t h, int64_t Y0, int64_t Y1) {
+static void set_stripe(run *r, int64_t H, int64_t Y0, int64_t Y1) {
     const coder *d = &r->v->dec;
-    int64_t R = h;
-    for (int i = 0; i < d->nl; i++) R *= d->l[i].kind == L_RES ? 1 : 2;
+    int64_t R = H;
     r->striped = !(Y0 == 0 && Y1 == R);
     r->Y0 = Y0; r->Y1 = Y1; r->H = R;
     int64_t a = Y0 - 1 > 0 ? Y0 - 1 : 0, b = Y1 + 1 < R ? Y1 + 1 : R;
@@ -917,7 +916,7 @@ static vg_status dec_plan_s(vg_wan_vae *v, run *r, int64_t T, int64_t h, int64_t
     vg_wan_vae_video_dims(v, T, h, w, &F, &H, &W);
     vg_status st = VG_OK;
     for (int64_t s = 0; s < S && !st; s++) {
-        set_stripe(r, h, s * H / S, (s + 1) * H / S);
+        set_stripe(r, H, s * H / S, (s + 1) * H / S);
         st = dec_chunk(r, n1, h, w, true, NULL, 0, &nout);
         if (!st && T > n1) st = dec_chunk(r, T - n1 < v->opts.dec_chunk ? T - n1 : v->opts.dec_chunk, h, w, false, NULL, 0, &nout);
     }
@@ -998,7 +997,7 @@ vg_status vg_wan_vae_decode(vg_wan_vae *v, float *video, const float *z, int64_t
     if ((st = dec_plan(v, &r, T, h, w, &S))) return st;
     if ((st = run_alloc(&r))) goto out;
     for (int64_t s = 0; s < S; s++) {
-        set_stripe(&r, h, s * H / S, (s + 1) * H / S);
+        set_stripe(&r, H, s * H / S, (s + 1) * H / S);
         if ((st = dec_pass(&r, video, z, T, h, w, &fo))) goto out;
         if (fo != F) { st = vg_fail(VG_ERR_ARG, "wan vae: decoded %lld frames, expected %lld", (long long)fo, (long long)F); goto out; }
     }
