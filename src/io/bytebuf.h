@@ -1,5 +1,5 @@
-/* bytebuf.h - growable byte buffer for the clip writers that build a whole file in memory
- * before one atomic write (apng.c, gif.c). Private to src/io. On allocation failure the buffer
+/* bytebuf.h - growable byte buffer for the writers that build a whole file (apng.c, gif.c) or
+ * header (safetensors.c) in memory before one atomic write. Private to src/io. On allocation failure the buffer
  * stops growing and sets oom; the writer checks oom once at the end. */
 #ifndef VIDGEN_IO_BYTEBUF_H
 #define VIDGEN_IO_BYTEBUF_H

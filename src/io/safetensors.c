@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "vidgen/io.h"
 #include "vidgen/safetensors.h"
+#include "io/bytebuf.h"
 
 /* Real headers are a few hundred KB at most; the reference implementation caps at 100 MB. */
 #define ST_MAX_HEADER ((uint64_t)100 << 20)
@@ -567,43 +568,26 @@ vg_status vg_st_writer_meta(vg_st_writer *w, const char *key, const char *value)
     return VG_OK;
 }
 
-/* growable string for the JSON header */
-typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
-
-static void sb_put(sbuf *s, const char *str, size_t n) {
-    if (s->oom) return;
-    if (s->len + n + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap : 1024;
-        while (s->len + n + 1 > nc) nc *= 2;
-        char *np = realloc(s->p, nc);
-        if (!np) { s->oom = true; return; }
-        s->p = np;
-        s->cap = nc;
-    }
-    memcpy(s->p + s->len, str, n);
-    s->len += n;
-    s->p[s->len] = 0;
-}
-
-static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *s, const char *fmt, ...) {
+/* the JSON header is built in a growable byte buffer (io/bytebuf.h) */
+static void sb_printf(vg_bytebuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(vg_bytebuf *s, const char *fmt, ...) {
     char tmp[128];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    if (n > 0) sb_put(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    if (n > 0) vg_bytebuf_put(s, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 /* JSON string with ", \ and control characters escaped; other bytes (UTF-8) as they are. */
-static void sb_json_str(sbuf *s, const char *str) {
-    sb_put(s, "\"", 1);
+static void sb_json_str(vg_bytebuf *s, const char *str) {
+    vg_bytebuf_put(s, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
-        if (*p == '"' || *p == '\\') { char esc[2] = {'\\', (char)*p}; sb_put(s, esc, 2); }
+        if (*p == '"' || *p == '\\') { char esc[2] = {'\\', (char)*p}; vg_bytebuf_put(s, esc, 2); }
         else if (*p < 0x20) sb_printf(s, "\\u%04x", *p);
-        else sb_put(s, (const char *)p, 1);
+        else vg_bytebuf_put(s, (const char *)p, 1);
     }
-    sb_put(s, "\"", 1);
+    vg_bytebuf_put(s, "\"", 1);
 }
 
 static _Thread_local const vg_st_writer *g_sort_writer;
@@ -619,7 +603,7 @@ static int cmp_align(const void *a, const void *b) {
 vg_status vg_st_writer_save(vg_st_writer *w, const char *path) {
     if (!w || !path) return vg_fail(VG_ERR_ARG, "vg_st_writer_save: NULL argument");
     vg_status st = VG_OK;
-    sbuf s = {0};
+    vg_bytebuf s = {0};
     int64_t *ord = malloc(((size_t)w->n + 1) * sizeof(*ord));
     vg_iov *iov = malloc(((size_t)w->n + 1) * sizeof(*iov));
     if (!ord || !iov) { st = vg_fail(VG_ERR_OOM, "%s: out of memory", path); goto out; }
@@ -627,23 +611,23 @@ vg_status vg_st_writer_save(vg_st_writer *w, const char *path) {
     g_sort_writer = w;
     qsort(ord, (size_t)w->n, sizeof(*ord), cmp_align);
     g_sort_writer = NULL;
-    sb_put(&s, "        {", 9); /* 8 bytes reserved for the length */
+    vg_bytebuf_put(&s, "        {", 9); /* 8 bytes reserved for the length */
     bool first = true;
     if (w->n_meta) {
-        sb_put(&s, "\"__metadata__\":{", 16);
+        vg_bytebuf_put(&s, "\"__metadata__\":{", 16);
         for (int64_t i = 0; i < w->n_meta; i++) {
-            if (i) sb_put(&s, ",", 1);
+            if (i) vg_bytebuf_put(&s, ",", 1);
             sb_json_str(&s, w->meta_key[i]);
-            sb_put(&s, ":", 1);
+            vg_bytebuf_put(&s, ":", 1);
             sb_json_str(&s, w->meta_val[i]);
         }
-        sb_put(&s, "}", 1);
+        vg_bytebuf_put(&s, "}", 1);
         first = false;
     }
     uint64_t off = 0;
     for (int64_t k = 0; k < w->n; k++) {
         const st_entry *e = &w->e[ord[k]];
-        if (!first) sb_put(&s, ",", 1);
+        if (!first) vg_bytebuf_put(&s, ",", 1);
         first = false;
         sb_json_str(&s, e->name);
         sb_printf(&s, ":{\"dtype\":\"%s\",\"shape\":[", vg_dtype_name(e->dtype));
@@ -652,12 +636,12 @@ vg_status vg_st_writer_save(vg_st_writer *w, const char *path) {
         off += e->nbytes;
         iov[k + 1] = (vg_iov){e->data, e->nbytes};
     }
-    sb_put(&s, "}", 1);
-    while (!s.oom && s.len % 8) sb_put(&s, " ", 1); /* the data region starts 8-aligned */
+    vg_bytebuf_put(&s, "}", 1);
+    while (!s.oom && s.n % 8) vg_bytebuf_put(&s, " ", 1); /* the data region starts 8-aligned */
     if (s.oom) { st = vg_fail(VG_ERR_OOM, "%s: out of memory building the header", path); goto out; }
-    uint64_t hlen = s.len - 8;
-    for (int k = 0; k < 8; k++) s.p[k] = (char)(hlen >> (8 * k) & 0xff);
-    iov[0] = (vg_iov){s.p, s.len};
+    uint64_t hlen = s.n - 8;
+    for (int k = 0; k < 8; k++) s.p[k] = (uint8_t)(hlen >> (8 * k) & 0xff);
+    iov[0] = (vg_iov){s.p, s.n};
     if (w->n + 1 > INT32_MAX) { st = vg_fail(VG_ERR_ARG, "%s: too many tensors", path); goto out; }
     st = vg_file_write_atomic_v(path, iov, (int)(w->n + 1));
 out:
