@@ -105,21 +105,27 @@ static void rand_fill(float *p, int64_t n, uint64_t seed, float sc) {
     for (int64_t i = 0; i < n; i++) p[i] = sc * vg_philox_normal(seed, 99, (uint64_t)i);
 }
 
-typedef struct { vg_dit *m; vg_dit_acts *a; float *out, *x, *t, *ctx, *r; int64_t nout; } fd_ctx;
+typedef struct { vg_dit *m; vg_dit_acts *a; float *out, *x, *t, *ctx, *r; int64_t nout; const float *tf; } fd_ctx;
 static double fd_loss(fd_ctx *f) {
-    vg_dit_forward(f->m, f->a, f->out, f->x, f->t, f->ctx, 2, 3, 4, 4, 1, 0, NULL);
+    if (f->tf) vg_dit_forward_tf(f->m, f->a, f->out, f->x, f->tf, f->ctx, 2, 3, 4, 4, 1, 0, NULL);
+    else vg_dit_forward(f->m, f->a, f->out, f->x, f->t, f->ctx, 2, 3, 4, 4, 1, 0, NULL);
     double L = 0;
     for (int64_t i = 0; i < f->nout; i++) L += (double)f->r[i] * f->out[i];
     return L;
 }
 
-static void backward_fd(bool pos2d);
-VG_TEST(dit_backward_finite_differences) { backward_fd(false); }
+static void backward_fd(bool pos2d, const float *tf);
+VG_TEST(dit_backward_finite_differences) { backward_fd(false, NULL); }
+/* a timestep per frame (a clean frame among noisy ones): each frame's modulation rows */
+VG_TEST(dit_backward_finite_differences_per_frame_t) {
+    const float tf[6] = {0.0f, 300.0f, 850.0f, 120.0f, 999.0f, 40.0f};
+    backward_fd(false, tf);
+}
 /* the same with the fixed 2D position added after the patch embedding (a constant: the
  * backward pass is unchanged, and must still match) */
-VG_TEST(dit_backward_finite_differences_pos2d) { backward_fd(true); }
+VG_TEST(dit_backward_finite_differences_pos2d) { backward_fd(true, NULL); }
 
-static void backward_fd(bool pos2d) {
+static void backward_fd(bool pos2d, const float *tf) {
     vg_dit_config cfg = tiny_cfg();
     cfg.pos2d = pos2d;
     vg_dit m, g;
@@ -131,7 +137,7 @@ static void backward_fd(bool pos2d) {
     rand_fill(x, nx, 6, 1.0f); rand_fill(ctx, nctx, 7, 1.0f); rand_fill(r, nx, 8, 1.0f);
     vg_dit_acts *a;
     CHECK_OK(vg_dit_acts_new(&a, &cfg, 2, 3, 4, 4, true));
-    fd_ctx f = {&m, a, out, x, t, ctx, r, nx};
+    fd_ctx f = {&m, a, out, x, t, ctx, r, nx, tf};
     fd_loss(&f);
     CHECK_OK(vg_dit_backward(&m, a, &g, dctx, r));
     int checked = 0, bad = 0;
@@ -190,6 +196,48 @@ VG_TEST(dit_temporal_window_locality) {
         if (win == 2) CHECKF(d0 > 1e-4, "window 2: frame 0 must see frame 3 through 2 layers (%g)", d0);
     }
     vg_dit_acts_free(a);
+    vg_dit_free(&m);
+}
+
+/* Per-frame timesteps: the same t everywhere is exactly the per-sample forward; a frame's t
+ * reaches only that frame's tokens (window 1, 2 layers: frame 3's t changes frame 1, not 0);
+ * with window 0 each frame equals a one-frame clip run at its own t. */
+VG_TEST(dit_per_frame_timestep) {
+    vg_dit_config cfg = tiny_cfg();
+    vg_dit m;
+    CHECK_OK(vg_dit_alloc_f32(&m, &cfg));
+    rand_fill(m.owned, m.n_owned, 21, 0.3f);
+    enum { NF = 5, N = 3 * NF * 16 };
+    float x[N], o1[N], o2[N], ctx[32], t = 500.0f, tf[NF], o1f[48], x1f[48];
+    rand_fill(x, N, 22, 1.0f); rand_fill(ctx, 32, 23, 1.0f);
+    vg_dit_acts *a, *a1;
+    CHECK_OK(vg_dit_acts_new(&a, &cfg, 1, NF, 4, 4, false));
+    CHECK_OK(vg_dit_acts_new(&a1, &cfg, 1, 1, 4, 4, false));
+    for (int f = 0; f < NF; f++) tf[f] = t;
+    CHECK_OK(vg_dit_forward(&m, a, o1, x, &t, ctx, 1, NF, 4, 4, 1, 0, NULL));
+    CHECK_OK(vg_dit_forward_tf(&m, a, o2, x, tf, ctx, 1, NF, 4, 4, 1, 0, NULL));
+    CHECK(memcmp(o1, o2, sizeof(o1)) == 0);
+    tf[3] = 0.0f;
+    CHECK_OK(vg_dit_forward_tf(&m, a, o2, x, tf, ctx, 1, NF, 4, 4, 1, 0, NULL));
+    double d[NF] = {0};
+    for (int c = 0; c < 3; c++)
+        for (int f = 0; f < NF; f++)
+            for (int p = 0; p < 16; p++) d[f] += fabs(o1[(c * NF + f) * 16 + p] - o2[(c * NF + f) * 16 + p]);
+    CHECKF(d[0] == 0 && d[1] > 1e-4 && d[3] > 1e-4, "frame 3 at t=0 changed frames 0/1/3 by %g %g %g", d[0], d[1], d[3]);
+    const float ts[NF] = {0.0f, 250.0f, 500.0f, 750.0f, 1000.0f};
+    CHECK_OK(vg_dit_forward_tf(&m, a, o2, x, ts, ctx, 1, NF, 4, 4, 0, 0, NULL));
+    double worst = 0;
+    for (int f = 0; f < NF; f++) {
+        for (int c = 0; c < 3; c++) memcpy(x1f + c * 16, x + (c * NF + f) * 16, sizeof(float) * 16);
+        CHECK_OK(vg_dit_forward(&m, a1, o1f, x1f, &ts[f], ctx, 1, 1, 4, 4, 0, 0, NULL));
+        for (int c = 0; c < 3; c++)
+            for (int p = 0; p < 16; p++) {
+                double e = fabs(o1f[c * 16 + p] - o2[(c * NF + f) * 16 + p]);
+                if (e > worst) worst = e;
+            }
+    }
+    CHECKF(worst < 1e-5, "window 0, frame at its own t vs a one-frame clip: max |diff| %g", worst);
+    vg_dit_acts_free(a); vg_dit_acts_free(a1);
     vg_dit_free(&m);
 }
 

@@ -1,10 +1,12 @@
 /* test_train.c - the trainer: a fresh tiny model's loss falls well below its start and the
  * model renders frames; a resumed run repeats an uninterrupted one step for step (bitwise);
  * 1 and 2 threads give the same weights; SIGTERM-style stop writes a checkpoint. */
+#include <math.h>
 #include <stdlib.h>
 #include "test.h"
 #include "vidgen/generate.h"
 #include "vidgen/io.h"
+#include "vidgen/rng.h"
 #include "vidgen/train.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -115,4 +117,76 @@ VG_TEST(train_config_errors) {
     CHECK(strstr(vg_last_error(), "model"));
     CHECK(vg_train_config_parse(&c, "[1,2]", "t.json") == VG_ERR_FORMAT);
     CHECK(vg_train_config_parse(&c, "{\"model\": {}, \"lr\": -1}", "t.json") == VG_ERR_FORMAT);
+}
+
+/* Known frames: on video steps a share prefix_frac of samples get a clean prefix of 1..frames/2
+ * frames (sigma 0) and one shared sigma after it; image steps never do. */
+VG_TEST(train_frame_sigmas_known_prefix) {
+    vg_train_config c;
+    CHECK_OK(vg_train_config_parse(&c, "{\"model\": {}, \"frames\": 8, \"prefix_frac\": 0.5, \"image_frac\": 0.2}", "t"));
+    int n_video = 0, n_prefix = 0, n_image = 0, seen_k[9] = {0};
+    for (int64_t step = 0; step < 500; step++) {
+        bool img = vg_train_image_step(&c, step);
+        n_image += img;
+        for (int b = 0; b < 8; b++) {
+            double sig[8];
+            vg_train_frame_sigmas(&c, step, b, img, sig);
+            int k = 0;
+            while (k < 8 && sig[k] == 0) k++;
+            CHECKF(k < 8 && sig[k] > 0 && sig[k] < 1, "step %lld sample %d: sigma %g after %d known", (long long)step, b, sig[k], k);
+            for (int f = k + 1; f < 8; f++) CHECK(sig[f] == sig[k]);
+            if (img) { CHECKF(k == 0, "image step %lld has %d known frames", (long long)step, k); continue; }
+            n_video++; n_prefix += k > 0; seen_k[k]++;
+            CHECK(k <= 4);
+        }
+    }
+    CHECKF(n_image > 60 && n_image < 140, "image steps %d of 500 (want ~100)", n_image);
+    double share = (double)n_prefix / n_video;
+    CHECKF(share > 0.45 && share < 0.55, "known-prefix share %.3f (want 0.5)", share);
+    for (int k = 1; k <= 4; k++) CHECKF(seen_k[k] > n_prefix / 8, "k=%d drawn %d times of %d", k, seen_k[k], n_prefix);
+    c.prefix_frac = 0;
+    for (int b = 0; b < 64; b++) {
+        double sig[8];
+        vg_train_frame_sigmas(&c, 3, b, false, sig);
+        CHECK(sig[0] > 0);
+    }
+    vg_train_config_free(&c);
+}
+
+/* The loss of one clip: known frames (sigma 0) add nothing and get no gradient; elsewhere the
+ * gradient is the derivative of the loss (central differences). */
+VG_TEST(train_loss_skips_known_frames) {
+    enum { C = 3, F = 4, HW = 6, N = C * F * HW };
+    float pred[N], xt[N], x0[N], eps[N], dpred[N], dp2[N];
+    const double sig[F] = {0.0, 0.3, 0.02, 0.9};
+    for (int i = 0; i < N; i++) {
+        pred[i] = 0.8f * vg_philox_normal(1, 0, (uint64_t)i); x0[i] = 0.8f * vg_philox_normal(1, 1, (uint64_t)i);
+        eps[i] = vg_philox_normal(1, 2, (uint64_t)i);
+        double s = sig[(i / HW) % F];
+        xt[i] = (float)((1 - s) * x0[i] + s * eps[i]);
+    }
+    for (int x0p = 0; x0p < 2; x0p++) {
+        const double norm = 7.0;
+        double l = vg_train_sample_loss(dpred, pred, xt, x0, eps, sig, C, F, HW, x0p, norm);
+        CHECK(l > 0);
+        for (int i = 0; i < N; i++) {
+            if ((i / HW) % F != 0) continue;
+            CHECKF(dpred[i] == 0, "known frame value %d has gradient %g", i, dpred[i]);
+            float keep = pred[i];
+            pred[i] += 5.0f;
+            double l2 = vg_train_sample_loss(dp2, pred, xt, x0, eps, sig, C, F, HW, x0p, norm);
+            pred[i] = keep;
+            CHECKF(l2 == l, "moving a known frame's prediction changed the loss %g -> %g", l, l2);
+        }
+        for (int i = 0; i < N; i += 5) {
+            if ((i / HW) % F == 0) continue;
+            float keep = pred[i];
+            const float e = 1e-3f;
+            pred[i] = keep + e; double lp = vg_train_sample_loss(dp2, pred, xt, x0, eps, sig, C, F, HW, x0p, norm);
+            pred[i] = keep - e; double lm = vg_train_sample_loss(dp2, pred, xt, x0, eps, sig, C, F, HW, x0p, norm);
+            pred[i] = keep;
+            double fd = (lp - lm) / (2.0 * e) * N / norm, an = dpred[i];
+            CHECKF(fabs(fd - an) <= 1e-3 * fabs(an) + 1e-4, "x0=%d value %d: fd %g analytic %g", x0p, i, fd, an);
+        }
+    }
 }

@@ -39,8 +39,9 @@ double vg_srgb_delta_e(const uint8_t a[3], const uint8_t b[3]);
 /* Random spec, uniform over the vocabulary (colour, bg, shape, size, motion, light each
  * uniform, rejecting disallowed colour pairs and held-out combinations; `held` may be NULL).
  * Continuous parameters are chosen so that a clip of `frames` frames (<= 0 means 16) of
- * linear motion travels 0.25..0.6 of the free span; two clips in three without touching a
- * wall, the third reaching it in its second half and bouncing back (see render).
+ * linear motion travels 0.25..0.6 of the free span from a start uniform over the span, save
+ * that the first half of the travel fits (about a quarter of the clips reach the wall in their
+ * second half and bounce back, see render; the start says little about the direction).
  * VG_ERR_ARG when 10000 draws all hit the held-out list (it excludes everything). */
 vg_status vg_shape_sample(vg_shape_spec *s, vg_rng *r, int frames, const vg_heldout *held);
 

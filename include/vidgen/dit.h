@@ -99,6 +99,13 @@ typedef struct {
 vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const float *x, const float *t,
                          const float *ctx, int B, int64_t F, int64_t H, int64_t W, int window,
                          int64_t f_offset, vg_dit_debug *dbg);
+/* As vg_dit_forward with a timestep per frame: tf [B*F] (sample b, frame f at tf[b*F+f]). Each
+ * frame's tokens take the adaLN modulation of their own timestep (as in diffusion forcing), so
+ * clean frames (t = 0) can sit beside noisy ones: the known first frames of a continuation. The
+ * same t for every frame gives exactly vg_dit_forward. vg_dit_backward works after either. */
+vg_status vg_dit_forward_tf(const vg_dit *m, vg_dit_acts *a, float *out, const float *x, const float *tf,
+                            const float *ctx, int B, int64_t F, int64_t H, int64_t W, int window,
+                            int64_t f_offset, vg_dit_debug *dbg);
 /* Backward after a save=true forward: dout [B,C_out,F,H,W] -> grads accumulated into g
  * (a vg_dit from vg_dit_alloc_f32, same config) and dctx [B,T,text_dim] (overwritten; may be NULL). */
 vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dctx, const float *dout);

@@ -15,6 +15,9 @@ typedef struct {
     int window;                 /* < 0: all */
     const uint8_t *init_frames; /* optional [n_init][H][W][3] frames to continue (NULL = none) */
     int n_init;
+    int anchor;                 /* 1: draw the first frame alone (an image, window 0), then the clip as
+                                 * its continuation, so the motion words set the direction from a
+                                 * known start (models trained with known frames); 0: all frames at once */
 } vg_gen_params;
 
 typedef struct { double text_s, denoise_s, total_s; int64_t mem_bytes; } vg_gen_stats;

@@ -3,6 +3,7 @@
  * "text_encoder."). Weights are held in f32 (our models are small); stored as F32 or BF16. */
 #ifndef VIDGEN_MODEL_H
 #define VIDGEN_MODEL_H
+#include <stdbool.h>
 #include <stdint.h>
 #include "vidgen/dit.h"
 #include "vidgen/t5.h"
@@ -27,6 +28,8 @@ typedef struct {
     vg_wordtok *tok;             /* word tokenizer over vocab[3..] */
     vg_model_defaults def;
     int train_frames, train_size;
+    bool known_frames;           /* config "training": {"known_frames": true}: trained with clean known
+                                  * first frames at timestep 0 (continuations and anchor get them so) */
     char hash[17];               /* FNV-1a 64 of model.safetensors, hex */
     char *config_json;           /* the config.json text (owned) */
 } vg_model;

@@ -52,6 +52,8 @@ static const char *HELP =
     "      --init-frames PATH     continue the frames of a vidgen folder, or start from one PNG:\n"
     "                             they become the output's first frames, unchanged\n"
     "      --init-count N         use only the last N frames of --init-frames\n"
+    "      --anchor 0|1           1: draw the first frame alone, then animate it (the motion words\n"
+    "                             set the direction); default 1 for models trained with known frames\n"
     "      --max-memory SIZE      refuse runs estimated above SIZE (e.g. 2G)\n"
     "  -t, --threads N            OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet                no progress output\n"

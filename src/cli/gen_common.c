@@ -44,6 +44,7 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_SHEET] = {"sheet", "--sheet", NULL, T_BOOL, 0, 0},
     [S_INIT] = {"init_frames", "--init-frames", NULL, T_STR, 0, 0},
     [S_INIT_COUNT] = {"init_count", "--init-count", NULL, T_INT, 1, 100000},
+    [S_ANCHOR] = {"anchor", "--anchor", NULL, T_INT, 0, 1},
     [S_DIT] = {"diffusion_model", "--diffusion-model", NULL, T_STR, 0, 0},
     [S_T5] = {"text_encoder", "--text-encoder", NULL, T_STR, 0, 0},
     [S_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
@@ -346,6 +347,7 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     p->seed = s->set[S_SEED] ? s->u64[S_SEED] : 0;
     p->window = s->set[S_WINDOW] ? (int)s->num[S_WINDOW] : m->def.window;
     p->sampler = sampler;
+    p->anchor = s->set[S_ANCHOR] ? (int)s->num[S_ANCHOR] : m->known_frames;
     pl->upscale = s->set[S_UPSCALE] ? (int)s->num[S_UPSCALE] : 1;
     pl->fps = s->set[S_FPS] ? s->num[S_FPS] : (m->def.fps > 0 ? m->def.fps : 8);
     pl->sheet = s->set[S_SHEET] && s->num[S_SHEET] != 0;
@@ -440,6 +442,7 @@ cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     if (pl->formats & (FMT_Y4M | FMT_Y4M420)) cJSON_AddStringToObject(files, "y4m", "clip.y4m");
     if (pl->sheet) cJSON_AddStringToObject(files, "sheet", "sheet.png");
     cJSON_AddBoolToObject(meta, "sheet", pl->sheet);
+    cJSON_AddNumberToObject(meta, "anchor", p->anchor && p->frames > 1 && !pl->n_init);
     if (pl->n_init) {
         cJSON_AddStringToObject(meta, "init_frames", pl->init_dir);
         cJSON_AddNumberToObject(meta, "init_count", pl->n_init);

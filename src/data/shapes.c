@@ -165,12 +165,14 @@ vg_status vg_shape_sample(vg_shape_spec *s, vg_rng *r, int frames, const vg_held
         float lo = horiz ? lox : loy, hi = horiz ? hix : hiy, L = hi - lo;
         float travel = unif(r, 0.25f, 0.6f) * L;     /* over the whole clip */
         c.speed = travel / (float)(frames > 1 ? frames - 1 : 15);
-        /* two clips in three start where the whole travel fits; the third reaches the wall in
-         * its second half and bounces back (fold), so that the model has seen what happens at a
-         * wall (clips longer than the training clips meet one) while the caption's direction
-         * still holds for most of every clip */
+        /* The start is uniform over the span, except that the first half of the travel must fit:
+         * a clip whose wall comes sooner reaches it in its second half and bounces back (fold;
+         * about a quarter of the clips), so the model has seen what happens at a wall (clips
+         * longer than the training clips meet one) while the caption's direction holds for most
+         * of every clip. Where the object starts says little about where it goes, so only the
+         * caption can tell the direction. */
         bool back = c.motion == VG_MOT_LEFT || c.motion == VG_MOT_UP;
-        float gap = vg_rng_uniform(r) < 2.0 / 3.0 ? unif(r, travel, L) : unif(r, 0.5f * travel, travel);
+        float gap = unif(r, 0.5f * travel, L);
         float start = back ? lo + gap : hi - gap;
         if (horiz) c.x0 = start; else c.y0 = start;
     } else if (c.motion == VG_MOT_BOUNCE) {

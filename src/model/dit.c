@@ -240,7 +240,7 @@ void vg_dit_init_random(vg_dit *m, uint64_t seed) {
 /* ---------------------------------------------------------------- activations */
 
 typedef struct {
-    float *mod;                                  /* [B,6,D] modulation + e0 */
+    float *mod;                                  /* [B*F,6,D] modulation + e0 (a row per frame) */
     float *x_in, *ln1_m, *ln1_r, *a1;            /* [BL,D] [BL] [BL] [BL,D] */
     float *q, *k, *q_r, *k_r, *qr, *kr, *v;      /* pre-norm q,k; rstd; roped; v */
     float *o, *lse, *sa_y, *x1;                  /* attn out, [B,H,L], proj out, residual */
@@ -256,7 +256,7 @@ struct vg_dit_acts {
     int window; int64_t f_offset;
     bool save, have_fwd;
     float *mem; int64_t n_mem;
-    float *tok, *sin, *e1, *e1s, *e, *es, *e0, *ctx, *c1, *cg, *c;
+    float *tok, *tf, *sin, *e1, *e1s, *e, *es, *e0, *ctx, *c1, *cg, *c; /* tf..e0: a row per frame */
     blk_acts *blk; int n_slots;
     float *xf, *lnh_m, *lnh_r, *ah, *hmod, *hout;
     /* backward scratch */
@@ -268,16 +268,16 @@ struct vg_dit_acts {
 static int64_t acts_layout(struct vg_dit_acts *a, float *base) {
     const vg_dit_config *c = &a->cfg;
     int64_t B = a->B, L = a->L, T = a->T, D = c->dim, FF = c->ffn_dim, H = c->heads;
-    int64_t BL = B * L, BT = B * T, Pin = (int64_t)c->in_dim * c->patch[1] * c->patch[2];
+    int64_t BL = B * L, BT = B * T, NM = B * a->F, Pin = (int64_t)c->in_dim * c->patch[1] * c->patch[2];
     int64_t Pout = (int64_t)c->out_dim * c->patch[1] * c->patch[2];
     int64_t off = 0;
 #define TAKE(p, n) do { p = base ? base + off : NULL; off += ((int64_t)(n) + 15) & ~(int64_t)15; } while (0)
-    TAKE(a->tok, BL * Pin); TAKE(a->sin, B * c->freq_dim); TAKE(a->e1, B * D); TAKE(a->e1s, B * D);
-    TAKE(a->e, B * D); TAKE(a->es, B * D); TAKE(a->e0, B * 6 * D);
+    TAKE(a->tok, BL * Pin); TAKE(a->tf, NM); TAKE(a->sin, NM * c->freq_dim); TAKE(a->e1, NM * D); TAKE(a->e1s, NM * D);
+    TAKE(a->e, NM * D); TAKE(a->es, NM * D); TAKE(a->e0, NM * 6 * D);
     TAKE(a->ctx, BT * c->text_dim); TAKE(a->c1, BT * D); TAKE(a->cg, BT * D); TAKE(a->c, BT * D);
     for (int s = 0; s < a->n_slots; s++) {
         blk_acts *k = &a->blk[s];
-        TAKE(k->mod, B * 6 * D); TAKE(k->x_in, BL * D); TAKE(k->ln1_m, BL); TAKE(k->ln1_r, BL); TAKE(k->a1, BL * D);
+        TAKE(k->mod, NM * 6 * D); TAKE(k->x_in, BL * D); TAKE(k->ln1_m, BL); TAKE(k->ln1_r, BL); TAKE(k->a1, BL * D);
         TAKE(k->q, BL * D); TAKE(k->k, BL * D); TAKE(k->q_r, BL); TAKE(k->k_r, BL); TAKE(k->qr, BL * D);
         TAKE(k->kr, BL * D); TAKE(k->v, BL * D); TAKE(k->o, BL * D); TAKE(k->lse, B * H * L);
         TAKE(k->sa_y, BL * D); TAKE(k->x1, BL * D); TAKE(k->ln3_m, BL); TAKE(k->ln3_r, BL); TAKE(k->n3, BL * D);
@@ -287,14 +287,14 @@ static int64_t acts_layout(struct vg_dit_acts *a, float *base) {
         TAKE(k->h, BL * FF); TAKE(k->gh, BL * FF); TAKE(k->f_y, BL * D);
     }
     TAKE(a->xf, BL * D); TAKE(a->lnh_m, BL); TAKE(a->lnh_r, BL); TAKE(a->ah, BL * D);
-    TAKE(a->hmod, B * 2 * D); TAKE(a->hout, BL * Pout);
+    TAKE(a->hmod, NM * 2 * D); TAKE(a->hout, BL * Pout);
     if (a->save) {
         TAKE(a->g_x, BL * D); TAKE(a->g_x2, BL * D); TAKE(a->g_t1, BL * D); TAKE(a->g_t2, BL * D);
         TAKE(a->g_q, BL * D); TAKE(a->g_k, BL * D); TAKE(a->g_v, BL * D); TAKE(a->g_ln, BL * D);
         TAKE(a->g_h, BL * FF); TAKE(a->g_h2, BL * FF); TAKE(a->g_c, BT * D); TAKE(a->g_ck, BT * D);
         TAKE(a->g_cv, BT * D); TAKE(a->g_ck2, BT * D); TAKE(a->g_cv2, BT * D);
-        TAKE(a->g_mod, B * 6 * D); TAKE(a->g_e0, B * 6 * D); TAKE(a->g_e, B * D); TAKE(a->g_es, B * D);
-        TAKE(a->g_e1, B * D); TAKE(a->g_e1s, B * D); TAKE(a->g_hmod, B * 2 * D); TAKE(a->g_tok, BL * Pin);
+        TAKE(a->g_mod, NM * 6 * D); TAKE(a->g_e0, NM * 6 * D); TAKE(a->g_e, NM * D); TAKE(a->g_es, NM * D);
+        TAKE(a->g_e1, NM * D); TAKE(a->g_e1s, NM * D); TAKE(a->g_hmod, NM * 2 * D); TAKE(a->g_tok, BL * Pin);
         TAKE(a->g_hout, BL * Pout); TAKE(a->g_c1, BT * D);
     }
 #undef TAKE
@@ -416,11 +416,23 @@ static int eff_window(int window, int64_t F) { return (window < 0 || window >= F
 vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const float *x, const float *t,
                          const float *ctx, int B, int64_t F, int64_t H, int64_t W, int window,
                          int64_t f_offset, vg_dit_debug *dbg) {
+    if (B != a->B || F != a->F || H != a->H || W != a->W)
+        return vg_fail(VG_ERR_ARG, "DiT forward: activations were sized for B=%d F=%lld %lldx%lld", a->B,
+                       (long long)a->F, (long long)a->W, (long long)a->H);
+    for (int b = 0; b < B; b++)
+        for (int64_t f = 0; f < F; f++) a->tf[b * F + f] = t[b];
+    return vg_dit_forward_tf(m, a, out, x, a->tf, ctx, B, F, H, W, window, f_offset, dbg);
+}
+
+vg_status vg_dit_forward_tf(const vg_dit *m, vg_dit_acts *a, float *out, const float *x, const float *tf,
+                            const float *ctx, int B, int64_t F, int64_t H, int64_t W, int window,
+                            int64_t f_offset, vg_dit_debug *dbg) {
     const vg_dit_config *c = &m->cfg;
     if (B != a->B || F != a->F || H != a->H || W != a->W)
         return vg_fail(VG_ERR_ARG, "DiT forward: activations were sized for B=%d F=%lld %lldx%lld", a->B,
                        (long long)a->F, (long long)a->W, (long long)a->H);
-    const int64_t D = c->dim, FF = c->ffn_dim, L = a->L, T = a->T, BL = B * L, BT = B * T;
+    /* the timestep modulation has a row per frame: NM rows of Lr tokens each */
+    const int64_t D = c->dim, FF = c->ffn_dim, L = a->L, T = a->T, BL = B * L, BT = B * T, NM = B * F, Lr = L / F;
     const int ph = c->patch[1], pw = c->patch[2], hd = c->dim / c->heads;
     const int64_t Pin = (int64_t)c->in_dim * ph * pw, Pout = (int64_t)c->out_dim * ph * pw;
     const int win = eff_window(window, F);
@@ -437,12 +449,13 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
     if (dbg && dbg->patch_embedding) memcpy(dbg->patch_embedding, xcur, sizeof(float) * L * D);
 
     /* 2. time embedding e and projection e0 */
-    for (int b = 0; b < B; b++) sinusoid(a->sin + b * c->freq_dim, (double)t[b], c->freq_dim);
-    linear(a->e1, a->sin, m->w.time0_w, m->w.time0_b, B, D, c->freq_dim);
-    vg_silu(a->e1s, a->e1, B * D);
-    linear(a->e, a->e1s, m->w.time2_w, m->w.time2_b, B, D, D);
-    vg_silu(a->es, a->e, B * D);
-    linear(a->e0, a->es, m->w.tproj_w, m->w.tproj_b, B, 6 * D, D);
+    if (tf != a->tf) memcpy(a->tf, tf, sizeof(float) * NM);
+    for (int64_t r = 0; r < NM; r++) sinusoid(a->sin + r * c->freq_dim, (double)a->tf[r], c->freq_dim);
+    linear(a->e1, a->sin, m->w.time0_w, m->w.time0_b, NM, D, c->freq_dim);
+    vg_silu(a->e1s, a->e1, NM * D);
+    linear(a->e, a->e1s, m->w.time2_w, m->w.time2_b, NM, D, D);
+    vg_silu(a->es, a->e, NM * D);
+    linear(a->e0, a->es, m->w.tproj_w, m->w.tproj_b, NM, 6 * D, D);
     if (dbg) {
         if (dbg->sinusoid) memcpy(dbg->sinusoid, a->sin, sizeof(float) * c->freq_dim);
         if (dbg->time_embedding) memcpy(dbg->time_embedding, a->e, sizeof(float) * D);
@@ -461,13 +474,13 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
         const vg_dit_block *w = &m->w.blk[i];
         blk_acts *k = &a->blk[a->save ? i : 0];
         float *xo = (i + 1 < c->layers) ? a->blk[a->save ? i + 1 : 0].x_in : a->xf;
-        for (int b = 0; b < B; b++)
-            for (int64_t j = 0; j < 6 * D; j++) k->mod[b * 6 * D + j] = F32(w->modulation)[j] + a->e0[b * 6 * D + j];
+        for (int64_t r = 0; r < NM; r++)
+            for (int64_t j = 0; j < 6 * D; j++) k->mod[r * 6 * D + j] = F32(w->modulation)[j] + a->e0[r * 6 * D + j];
         /* self-attention */
         vg_layernorm(k->a1, k->ln1_m, k->ln1_r, k->x_in, NULL, NULL, BL, D, c->eps);
-        for (int b = 0; b < B; b++) {
-            const float *mb = k->mod + b * 6 * D;
-            vg_modulate(k->a1 + b * L * D, k->a1 + b * L * D, mb, mb + D, L, D);
+        for (int64_t r = 0; r < NM; r++) {
+            const float *mb = k->mod + r * 6 * D;
+            vg_modulate(k->a1 + r * Lr * D, k->a1 + r * Lr * D, mb, mb + D, Lr, D);
         }
         linear(k->q, k->a1, w->sa_q_w, w->sa_q_b, BL, D, D);
         linear(k->k, k->a1, w->sa_k_w, w->sa_k_b, BL, D, D);
@@ -482,8 +495,8 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
         }
         linear(k->sa_y, k->o, w->sa_o_w, w->sa_o_b, BL, D, D);
         if (dbg && dbg->block_sa) memcpy(dbg->block_sa[i], k->sa_y, sizeof(float) * L * D);
-        for (int b = 0; b < B; b++)
-            gate_add(k->x1 + b * L * D, k->x_in + b * L * D, k->sa_y + b * L * D, k->mod + b * 6 * D + 2 * D, L, D);
+        for (int64_t r = 0; r < NM; r++)
+            gate_add(k->x1 + r * Lr * D, k->x_in + r * Lr * D, k->sa_y + r * Lr * D, k->mod + r * 6 * D + 2 * D, Lr, D);
         /* cross-attention (no modulation, no RoPE) */
         vg_layernorm(k->n3, k->ln3_m, k->ln3_r, k->x1, F32(w->norm3_w), F32(w->norm3_b), BL, D, c->eps);
         linear(k->cq, k->n3, w->ca_q_w, w->ca_q_b, BL, D, D);
@@ -500,25 +513,25 @@ vg_status vg_dit_forward(const vg_dit *m, vg_dit_acts *a, float *out, const floa
         for (int64_t j = 0; j < BL * D; j++) k->x2[j] = k->x1[j] + k->ca_y[j];
         /* FFN */
         vg_layernorm(k->a2, k->ln2_m, k->ln2_r, k->x2, NULL, NULL, BL, D, c->eps);
-        for (int b = 0; b < B; b++) {
-            const float *mb = k->mod + b * 6 * D;
-            vg_modulate(k->a2 + b * L * D, k->a2 + b * L * D, mb + 3 * D, mb + 4 * D, L, D);
+        for (int64_t r = 0; r < NM; r++) {
+            const float *mb = k->mod + r * 6 * D;
+            vg_modulate(k->a2 + r * Lr * D, k->a2 + r * Lr * D, mb + 3 * D, mb + 4 * D, Lr, D);
         }
         linear(k->h, k->a2, w->ffn0_w, w->ffn0_b, BL, FF, D);
         vg_gelu_tanh(k->gh, k->h, BL * FF);
         linear(k->f_y, k->gh, w->ffn2_w, w->ffn2_b, BL, D, FF);
         if (dbg && dbg->block_ffn) memcpy(dbg->block_ffn[i], k->f_y, sizeof(float) * L * D);
-        for (int b = 0; b < B; b++)
-            gate_add(xo + b * L * D, k->x2 + b * L * D, k->f_y + b * L * D, k->mod + b * 6 * D + 5 * D, L, D);
+        for (int64_t r = 0; r < NM; r++)
+            gate_add(xo + r * Lr * D, k->x2 + r * Lr * D, k->f_y + r * Lr * D, k->mod + r * 6 * D + 5 * D, Lr, D);
         if (dbg && dbg->block_out) memcpy(dbg->block_out[i], xo, sizeof(float) * L * D);
     }
 
     /* 5. head: modulation from e (not e0), LN, Linear; 6. unpatchify */
     vg_layernorm(a->ah, a->lnh_m, a->lnh_r, a->xf, NULL, NULL, BL, D, c->eps);
-    for (int b = 0; b < B; b++) {
-        float *hm = a->hmod + b * 2 * D;
-        for (int64_t j = 0; j < 2 * D; j++) hm[j] = F32(m->w.head_mod)[j] + a->e[b * D + j % D];
-        vg_modulate(a->ah + b * L * D, a->ah + b * L * D, hm, hm + D, L, D);
+    for (int64_t r = 0; r < NM; r++) {
+        float *hm = a->hmod + r * 2 * D;
+        for (int64_t j = 0; j < 2 * D; j++) hm[j] = F32(m->w.head_mod)[j] + a->e[r * D + j % D];
+        vg_modulate(a->ah + r * Lr * D, a->ah + r * Lr * D, hm, hm + D, Lr, D);
     }
     linear(a->hout, a->ah, m->w.head_w, m->w.head_b, BL, Pout, D);
     if (dbg && dbg->head) memcpy(dbg->head, a->hout, sizeof(float) * L * Pout);
@@ -535,14 +548,15 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
     if (!a->save || !a->have_fwd) return vg_fail(VG_ERR_ARG, "DiT backward: no saved forward pass");
     const int B = a->B;
     const int64_t D = c->dim, FF = c->ffn_dim, L = a->L, T = a->T, BL = B * L, BT = B * T, F = a->F;
+    const int64_t NM = B * F, Lr = L / F; /* modulation rows (one per frame) of Lr tokens */
     const int ph = c->patch[1], pw = c->patch[2], hd = c->dim / c->heads;
     const int64_t Pin = (int64_t)c->in_dim * ph * pw, Pout = (int64_t)c->out_dim * ph * pw;
     vg_attn_shape sa = {.Lq = L, .Lk = L, .H = c->heads, .hd = hd, .S = a->Hg * a->Wg, .window = a->window, .scale = 1.0f / sqrtf((float)hd)};
     vg_attn_shape ca = {.Lq = L, .Lk = T, .H = c->heads, .hd = hd, .S = 0, .window = -1, .scale = 1.0f / sqrtf((float)hd)};
     vg_dit_weights *gw = &g->w;
 
-    memset(a->g_e, 0, sizeof(float) * B * D);
-    memset(a->g_e0, 0, sizeof(float) * B * 6 * D);
+    memset(a->g_e, 0, sizeof(float) * NM * D);
+    memset(a->g_e0, 0, sizeof(float) * NM * 6 * D);
     memset(a->g_c, 0, sizeof(float) * BT * D);
 
     /* head */
@@ -552,11 +566,11 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
     /* ah = lnh*(1+h1)+h0: recompute lnh into g_t2 */
     ln_recompute(a->g_t2, a->xf, a->lnh_m, a->lnh_r, BL, D);
     memset(a->g_ln, 0, sizeof(float) * BL * D);
-    memset(a->g_hmod, 0, sizeof(float) * B * 2 * D);
-    for (int b = 0; b < B; b++) {
-        float *hm = a->hmod + b * 2 * D, *ghm = a->g_hmod + b * 2 * D;
-        vg_modulate_bwd(a->g_ln + b * L * D, ghm, ghm + D, a->g_t1 + b * L * D, a->g_t2 + b * L * D, hm + D, L, D);
-        for (int64_t j = 0; j < 2 * D; j++) { ((float *)gw->head_mod.d)[j] += ghm[j]; a->g_e[b * D + j % D] += ghm[j]; }
+    memset(a->g_hmod, 0, sizeof(float) * NM * 2 * D);
+    for (int64_t r = 0; r < NM; r++) {
+        float *hm = a->hmod + r * 2 * D, *ghm = a->g_hmod + r * 2 * D;
+        vg_modulate_bwd(a->g_ln + r * Lr * D, ghm, ghm + D, a->g_t1 + r * Lr * D, a->g_t2 + r * Lr * D, hm + D, Lr, D);
+        for (int64_t j = 0; j < 2 * D; j++) { ((float *)gw->head_mod.d)[j] += ghm[j]; a->g_e[r * D + j % D] += ghm[j]; }
     }
     memset(a->g_x, 0, sizeof(float) * BL * D);
     vg_layernorm_bwd(a->g_x, NULL, NULL, a->g_ln, a->xf, NULL, a->lnh_m, a->lnh_r, BL, D);
@@ -566,12 +580,12 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
         const vg_dit_block *w = &m->w.blk[i];
         vg_dit_block *gb = &gw->blk[i];
         blk_acts *k = &a->blk[i];
-        memset(a->g_mod, 0, sizeof(float) * B * 6 * D);
+        memset(a->g_mod, 0, sizeof(float) * NM * 6 * D);
         /* x3 = x2 + f_y * m5 */
         memcpy(a->g_x2, a->g_x, sizeof(float) * BL * D);
-        for (int b = 0; b < B; b++)
-            gate_bwd(a->g_t1 + b * L * D, a->g_mod + b * 6 * D + 5 * D, a->g_x + b * L * D, k->f_y + b * L * D,
-                     k->mod + b * 6 * D + 5 * D, L, D);
+        for (int64_t r = 0; r < NM; r++)
+            gate_bwd(a->g_t1 + r * Lr * D, a->g_mod + r * 6 * D + 5 * D, a->g_x + r * Lr * D, k->f_y + r * Lr * D,
+                     k->mod + r * 6 * D + 5 * D, Lr, D);
         /* f_y = gh W2^T + b2 ; gh = gelu(h) ; h = a2 W1^T + b1 */
         linear_bwd(a->g_h, false, gb->ffn2_w, gb->ffn2_b, a->g_t1, k->gh, w->ffn2_w, BL, D, FF);
         memset(a->g_h2, 0, sizeof(float) * BL * FF);
@@ -580,10 +594,10 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
         /* a2 = ln2*(1+m4)+m3 */
         ln_recompute(a->g_t2, k->x2, k->ln2_m, k->ln2_r, BL, D);
         memset(a->g_ln, 0, sizeof(float) * BL * D);
-        for (int b = 0; b < B; b++) {
-            float *gm = a->g_mod + b * 6 * D;
-            vg_modulate_bwd(a->g_ln + b * L * D, gm + 3 * D, gm + 4 * D, a->g_t1 + b * L * D, a->g_t2 + b * L * D,
-                            k->mod + b * 6 * D + 4 * D, L, D);
+        for (int64_t r = 0; r < NM; r++) {
+            float *gm = a->g_mod + r * 6 * D;
+            vg_modulate_bwd(a->g_ln + r * Lr * D, gm + 3 * D, gm + 4 * D, a->g_t1 + r * Lr * D, a->g_t2 + r * Lr * D,
+                            k->mod + r * 6 * D + 4 * D, Lr, D);
         }
         vg_layernorm_bwd(a->g_x2, NULL, NULL, a->g_ln, k->x2, NULL, k->ln2_m, k->ln2_r, BL, D);
         /* x2 = x1 + ca_y: g_x2 is now dL/dx2 = dL/dx1 (partial) = dL/dca_y */
@@ -603,9 +617,9 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
         vg_layernorm_bwd(a->g_x2, G32(gb->norm3_w), G32(gb->norm3_b), a->g_ln, k->x1, F32(w->norm3_w), k->ln3_m, k->ln3_r, BL, D);
         /* g_x2 is dL/dx1. x1 = x_in + sa_y * m2 */
         memcpy(a->g_x, a->g_x2, sizeof(float) * BL * D);
-        for (int b = 0; b < B; b++)
-            gate_bwd(a->g_t1 + b * L * D, a->g_mod + b * 6 * D + 2 * D, a->g_x2 + b * L * D, k->sa_y + b * L * D,
-                     k->mod + b * 6 * D + 2 * D, L, D);
+        for (int64_t r = 0; r < NM; r++)
+            gate_bwd(a->g_t1 + r * Lr * D, a->g_mod + r * 6 * D + 2 * D, a->g_x2 + r * Lr * D, k->sa_y + r * Lr * D,
+                     k->mod + r * 6 * D + 2 * D, Lr, D);
         linear_bwd(a->g_t2, false, gb->sa_o_w, gb->sa_o_b, a->g_t1, k->o, w->sa_o_w, BL, D, D);
         for (int b = 0; b < B; b++)
             vg_attn_bwd(a->g_q + b * L * D, a->g_k + b * L * D, a->g_v + b * L * D, a->g_t2 + b * L * D,
@@ -625,15 +639,15 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
         /* a1 = ln1*(1+m1)+m0 */
         ln_recompute(a->g_t2, k->x_in, k->ln1_m, k->ln1_r, BL, D);
         memset(a->g_t1, 0, sizeof(float) * BL * D);
-        for (int b = 0; b < B; b++) {
-            float *gm = a->g_mod + b * 6 * D;
-            vg_modulate_bwd(a->g_t1 + b * L * D, gm, gm + D, a->g_ln + b * L * D, a->g_t2 + b * L * D,
-                            k->mod + b * 6 * D + D, L, D);
+        for (int64_t r = 0; r < NM; r++) {
+            float *gm = a->g_mod + r * 6 * D;
+            vg_modulate_bwd(a->g_t1 + r * Lr * D, gm, gm + D, a->g_ln + r * Lr * D, a->g_t2 + r * Lr * D,
+                            k->mod + r * 6 * D + D, Lr, D);
         }
         vg_layernorm_bwd(a->g_x, NULL, NULL, a->g_t1, k->x_in, NULL, k->ln1_m, k->ln1_r, BL, D);
         /* modulation = param + e0 */
-        for (int b = 0; b < B; b++)
-            for (int64_t j = 0; j < 6 * D; j++) { ((float *)gb->modulation.d)[j] += a->g_mod[b * 6 * D + j]; a->g_e0[b * 6 * D + j] += a->g_mod[b * 6 * D + j]; }
+        for (int64_t r = 0; r < NM; r++)
+            for (int64_t j = 0; j < 6 * D; j++) { ((float *)gb->modulation.d)[j] += a->g_mod[r * 6 * D + j]; a->g_e0[r * 6 * D + j] += a->g_mod[r * 6 * D + j]; }
     }
 
     /* patch embedding */
@@ -645,12 +659,12 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
     vg_gelu_tanh_bwd(a->g_ck2, a->g_c1, a->c1, BT * D);
     linear_bwd(dctx, false, gw->text0_w, gw->text0_b, a->g_ck2, a->ctx, m->w.text0_w, BT, D, c->text_dim);
     /* time: e0 = tproj(silu(e)); e = time2(silu(time0(sin))) */
-    linear_bwd(a->g_es, false, gw->tproj_w, gw->tproj_b, a->g_e0, a->es, m->w.tproj_w, B, 6 * D, D);
-    vg_silu_bwd(a->g_e, a->g_es, a->e, B * D);
-    linear_bwd(a->g_e1s, false, gw->time2_w, gw->time2_b, a->g_e, a->e1s, m->w.time2_w, B, D, D);
-    memset(a->g_e1, 0, sizeof(float) * B * D);
-    vg_silu_bwd(a->g_e1, a->g_e1s, a->e1, B * D);
-    linear_bwd(NULL, false, gw->time0_w, gw->time0_b, a->g_e1, a->sin, none, B, D, c->freq_dim);
+    linear_bwd(a->g_es, false, gw->tproj_w, gw->tproj_b, a->g_e0, a->es, m->w.tproj_w, NM, 6 * D, D);
+    vg_silu_bwd(a->g_e, a->g_es, a->e, NM * D);
+    linear_bwd(a->g_e1s, false, gw->time2_w, gw->time2_b, a->g_e, a->e1s, m->w.time2_w, NM, D, D);
+    memset(a->g_e1, 0, sizeof(float) * NM * D);
+    vg_silu_bwd(a->g_e1, a->g_e1s, a->e1, NM * D);
+    linear_bwd(NULL, false, gw->time0_w, gw->time0_b, a->g_e1, a->sin, none, NM, D, c->freq_dim);
     return VG_OK;
 }
 

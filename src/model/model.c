@@ -86,6 +86,9 @@ static vg_status parse_config(vg_model *m, const char *json, const char *what) {
         double v = m->train_frames;
         if ((st = num_field(o, "frames", 1, 100000, &v, what))) goto out;
         m->train_frames = (int)v;
+        const cJSON *kf = cJSON_GetObjectItemCaseSensitive(o, "known_frames");
+        if (kf && !cJSON_IsBool(kf)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"training\": \"known_frames\" must be true or false", what); goto out; }
+        m->known_frames = cJSON_IsTrue(kf);
     }
     m->config_json = strdup(json);
 out:

@@ -54,7 +54,8 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return vg_fail(VG_ERR_FORMAT, "%s: not a JSON object", what); }
     static const char *known[] = {"model", "data", "out", "held_out", "size", "frames", "batch", "steps", "warmup",
                                   "ckpt_every", "log_every", "lr", "min_lr_frac", "weight_decay", "beta1", "beta2",
-                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32", "comment"};
+                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32",
+                                  "prefix_frac", "prefix_max", "comment"};
     for (cJSON *it = o->child; it; it = it->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(it->string, known[i]) == 0;
@@ -96,6 +97,8 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     DBL("beta1", 0, 0.99999, beta1); DBL("beta2", 0, 0.999999, beta2); DBL("grad_clip", 0, 1e9, grad_clip);
     DBL("ema", 0, 0.999999, ema); DBL("image_frac", 0, 1, image_frac); DBL("text_drop", 0, 1, text_drop);
     DBL("flow_shift", 0.01, 100, flow_shift); DBL("max_minutes", 0, 1e7, max_minutes);
+    DBL("prefix_frac", 0, 1, prefix_frac); INT("prefix_max", 0, 1024, prefix_max);
+    if (c->prefix_max >= c->frames) { st = vg_fail(VG_ERR_FORMAT, "%s: \"prefix_max\" %d must be below \"frames\" %d", what, c->prefix_max, c->frames); goto out; }
     v = 0; if ((st = jnum(o, "seed", 0, 9007199254740992.0, &v, what))) goto out; c->seed = (uint64_t)v;
 #undef INT
 #undef DBL
@@ -208,10 +211,14 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
     if (st) return st;
     const char *mc = vg_st_metadata(f, "model_config"), *stp = vg_st_metadata(f, "step"), *ss = vg_st_metadata(f, "sessions");
     if (!mc || !stp) { st = vg_fail(VG_ERR_FORMAT, "%s: not a vidgen training checkpoint (no step/model_config)", path); goto out; }
+    /* the architecture must match; sampling defaults and notes ("defaults", "training", ...) may change */
     cJSON *a = cJSON_Parse(mc), *b = cJSON_Parse(s->m.config_json);
-    bool same = a && b && cJSON_Compare(a, b, true);
+    static const char *arch[] = {"dit", "text_encoder", "vocabulary"};
+    const char *diff = a && b ? NULL : "model_config";
+    for (int i = 0; i < 3 && !diff; i++)
+        if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(a, arch[i]), cJSON_GetObjectItemCaseSensitive(b, arch[i]), true)) diff = arch[i];
     cJSON_Delete(a); cJSON_Delete(b);
-    if (!same) { st = vg_fail(VG_ERR_ARG, "%s: the checkpoint's model config differs from the train config's \"model\"", path); goto out; }
+    if (diff) { st = vg_fail(VG_ERR_ARG, "%s: the checkpoint's model \"%s\" differs from the train config's", path, diff); goto out; }
     for (int k = 0; k < SEG && !st; k++) {
         char nm[64];
         int64_t shp[1] = {s->n[k]};
@@ -271,6 +278,38 @@ static double uni(uint64_t seed, uint64_t stream, uint64_t i) {
     return ((double)a + 0.5) / 9007199254740992.0;
 }
 
+bool vg_train_image_step(const vg_train_config *c, int64_t step) {
+    return uni(c->seed * 1000003ull + 17, (uint64_t)step, 7) < c->image_frac;
+}
+
+void vg_train_frame_sigmas(const vg_train_config *c, int64_t step, int b, bool image_step, double *sig) {
+    const uint64_t rs = c->seed * 1000003ull + 17;
+    double u1 = uni(rs, (uint64_t)step, 8 * b + 1), u2 = uni(rs, (uint64_t)step, 8 * b + 2);
+    double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2), sg = 1 / (1 + exp(-z)); /* logit-normal */
+    sg = c->flow_shift * sg / (1 + (c->flow_shift - 1) * sg);                  /* the sampler's shift */
+    /* a clean prefix of k known frames (video steps only: an image frame sees no neighbour) */
+    const int pmax = c->prefix_max > 0 ? c->prefix_max : c->frames / 2;
+    int k = 0;
+    if (!image_step && pmax > 0 && uni(rs, (uint64_t)step, 8 * b + 3) < c->prefix_frac)
+        k = 1 + (int)(uni(rs, (uint64_t)step, 8 * b + 4) * pmax);
+    for (int f = 0; f < c->frames; f++) sig[f] = f < k ? 0.0 : sg;
+}
+
+double vg_train_sample_loss(float *dpred, const float *pred, const float *xt, const float *x0, const float *eps,
+                            const double *sig, int64_t C, int64_t F, int64_t HW, bool predict_x0, double norm) {
+    const int64_t n1 = C * F * HW;
+    double dl = 0;
+    for (int64_t j = 0; j < n1; j++) {
+        const double sf = sig[(j / HW) % F], den = sf > 0.05 ? sf : 0.05;
+        if (sf == 0) { dpred[j] = 0; continue; }
+        double vt = eps[j] - x0[j], vp, d;
+        if (predict_x0) { vp = (xt[j] - pred[j]) / den; d = vp - vt; dpred[j] = (float)(-2 * d / den / norm); }
+        else { vp = pred[j]; d = vp - vt; dpred[j] = (float)(2 * d / norm); }
+        dl += d * d;
+    }
+    return dl / n1;
+}
+
 vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_log_fn logfn, void *lctx, double *losses) {
     tstate s;
     vg_status st = state_init(&s, c);
@@ -288,6 +327,8 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     float *x0 = NULL, *xt = NULL, *eps = NULL, *pred = NULL, *dpred = NULL, *ctx = NULL, *dctx = NULL;
     int32_t *ids = NULL;
     int *nids = NULL;
+    float *tf = NULL;   /* [B*F] timestep of each frame */
+    double *sig = NULL; /* [B*F] its sigma */
     FILE *logf = NULL;
     const int B = c->batch;
     const int64_t F = c->frames, H = c->size, W = c->size, C = 3, n1 = C * F * H * W;
@@ -325,7 +366,8 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     pred = malloc(sizeof(float) * n1 * B); dpred = malloc(sizeof(float) * n1 * B);
     ctx = malloc(sizeof(float) * B * T * Dt); dctx = malloc(sizeof(float) * B * T * Dt);
     ids = malloc(sizeof(int32_t) * B * T); nids = malloc(sizeof(int) * B);
-    if (!tacts || !x0 || !xt || !eps || !pred || !dpred || !ctx || !dctx || !ids || !nids) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto out; }
+    tf = malloc(sizeof(float) * B * F); sig = malloc(sizeof(double) * B * F);
+    if (!tf || !sig || !tacts || !x0 || !xt || !eps || !pred || !dpred || !ctx || !dctx || !ids || !nids) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto out; }
     for (int b = 0; b < B; b++)
         if (!(tacts[b] = vg_t5_acts_new(&s.m.tcfg, T, true))) { st = vg_fail(VG_ERR_OOM, "text encoder activations: out of memory"); goto out; }
     char lp[1200];
@@ -365,41 +407,36 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         for (int b = 0; b < B; b++)
             if ((st = bst[b])) goto out;
         /* -- noise level and noised input */
-        float tt[1024];
-        double sig[1024];
+        const bool image_step = vg_train_image_step(c, step);
+        int window = image_step ? 0 : s.m.def.window; /* image steps: frames alone */
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
-            double u1 = uni(rs, (uint64_t)step, 8 * b + 1), u2 = uni(rs, (uint64_t)step, 8 * b + 2);
-            double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2), sg = 1 / (1 + exp(-z));
-            sg = c->flow_shift * sg / (1 + (c->flow_shift - 1) * sg);
-            sig[b] = sg; tt[b] = (float)(1000 * sg);
+            vg_train_frame_sigmas(c, step, b, image_step, sig + b * F);
             vg_philox_fill_normal(eps + b * n1, n1, c->seed + 1, (uint64_t)(step * B + b));
-            for (int64_t j = 0; j < n1; j++) xt[b * n1 + j] = (float)((1 - sg) * x0[b * n1 + j] + sg * eps[b * n1 + j]);
+            for (int64_t f = 0; f < F; f++) {
+                double sf = sig[b * F + f];
+                tf[b * F + f] = (float)(1000 * sf);
+                for (int64_t ch = 0; ch < C; ch++) {
+                    int64_t o = b * n1 + (ch * F + f) * H * W;
+                    for (int64_t j = 0; j < H * W; j++) xt[o + j] = (float)((1 - sf) * x0[o + j] + sf * eps[o + j]);
+                }
+            }
         }
-        int window = uni(rs, (uint64_t)step, 7) < c->image_frac ? 0 : s.m.def.window; /* image steps: frames alone */
         {
             vg_status gst[NG_MAX] = {VG_OK, VG_OK};
             #pragma omp parallel for schedule(static) num_threads(nouter)
             for (int g = 0; g < NG; g++)
-                gst[g] = vg_dit_forward(&s.m.dit, acts[g], pred + (int64_t)g * BG * n1, xt + (int64_t)g * BG * n1, tt + g * BG,
-                                        ctx + (int64_t)g * BG * T * Dt, BG, F, H, W, window, 0, NULL);
+                gst[g] = vg_dit_forward_tf(&s.m.dit, acts[g], pred + (int64_t)g * BG * n1, xt + (int64_t)g * BG * n1,
+                                           tf + (int64_t)g * BG * F, ctx + (int64_t)g * BG * T * Dt, BG, F, H, W, window, 0, NULL);
             for (int g = 0; g < NG; g++)
                 if ((st = gst[g])) goto out;
         }
-        /* -- loss on v and its gradient */
+        /* -- loss on v and its gradient (not on known frames: sigma 0) */
         double loss = 0, bl[1024];
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
-            double dl = 0, den = sig[b] > 0.05 ? sig[b] : 0.05;
-            for (int64_t j = 0; j < n1; j++) {
-                int64_t k = b * n1 + j;
-                double vt = eps[k] - x0[k], vp, d;
-                if (s.m.dcfg.predict_x0) { vp = (xt[k] - pred[k]) / den; d = vp - vt; dpred[k] = (float)(-2 * d / den / (n1 * B)); }
-                else { vp = pred[k]; d = vp - vt; dpred[k] = (float)(2 * d / (n1 * B)); }
-                dl += d * d;
-            }
-            bl[b] = dl / n1;
-        }
+        for (int b = 0; b < B; b++)
+            bl[b] = vg_train_sample_loss(dpred + b * n1, pred + b * n1, xt + b * n1, x0 + b * n1, eps + b * n1,
+                                         sig + b * F, C, F, H * W, s.m.dcfg.predict_x0, (double)(n1 * B));
         for (int b = 0; b < B; b++) loss += bl[b];
         loss /= B;
         if (!isfinite(loss)) { st = vg_fail(VG_ERR_ARG, "loss is %g at step %lld (lower the learning rate)", loss, (long long)step); goto out; }
@@ -504,7 +541,7 @@ out:
     vg_dit_free(&gd2);
     free(g1b);
     vg_dataset_free(ds);
-    free(x0); free(xt); free(eps); free(pred); free(dpred); free(ctx); free(dctx); free(ids); free(nids);
+    free(x0); free(xt); free(eps); free(pred); free(dpred); free(ctx); free(dctx); free(ids); free(nids); free(tf); free(sig);
     state_free(&s);
     return st;
 }
