@@ -114,20 +114,26 @@ static double fd_loss(fd_ctx *f) {
     return L;
 }
 
-static void backward_fd(bool pos2d, const float *tf);
-VG_TEST(dit_backward_finite_differences) { backward_fd(false, NULL); }
+static void backward_fd(bool pos2d, const float *tf, bool pool);
+VG_TEST(dit_backward_finite_differences) { backward_fd(false, NULL, false); }
 /* a timestep per frame (a clean frame among noisy ones): each frame's modulation rows */
 VG_TEST(dit_backward_finite_differences_per_frame_t) {
     const float tf[6] = {0.0f, 300.0f, 850.0f, 120.0f, 999.0f, 40.0f};
-    backward_fd(false, tf);
+    backward_fd(false, tf, false);
+}
+/* the pooled text path into the time embedding (text_pool), with per-frame timesteps */
+VG_TEST(dit_backward_finite_differences_text_pool) {
+    const float tf[6] = {0.0f, 300.0f, 850.0f, 120.0f, 999.0f, 40.0f};
+    backward_fd(false, tf, true);
 }
 /* the same with the fixed 2D position added after the patch embedding (a constant: the
  * backward pass is unchanged, and must still match) */
-VG_TEST(dit_backward_finite_differences_pos2d) { backward_fd(true, NULL); }
+VG_TEST(dit_backward_finite_differences_pos2d) { backward_fd(true, NULL, false); }
 
-static void backward_fd(bool pos2d, const float *tf) {
+static void backward_fd(bool pos2d, const float *tf, bool pool) {
     vg_dit_config cfg = tiny_cfg();
     cfg.pos2d = pos2d;
+    cfg.text_pool = pool;
     vg_dit m, g;
     CHECK_OK(vg_dit_alloc_f32(&m, &cfg));
     CHECK_OK(vg_dit_alloc_f32(&g, &cfg));

@@ -7,6 +7,7 @@
 #include "vidgen/generate.h"
 #include "vidgen/io.h"
 #include "vidgen/rng.h"
+#include <cjson/cJSON.h>
 #include "vidgen/train.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -189,4 +190,47 @@ VG_TEST(train_loss_skips_known_frames) {
             CHECKF(fabs(fd - an) <= 1e-3 * fabs(an) + 1e-4, "x0=%d value %d: fd %g analytic %g", x0p, i, fd, an);
         }
     }
+}
+
+/* A checkpoint without the pooled-text path (dit.text_pool) continues with it: its weights are
+ * appended at zero, so the step after the resume has exactly the loss of the run without it;
+ * then the new path learns (its weights leave zero). A changed DiT shape is refused by name. */
+VG_TEST(train_resume_grows_text_pool) {
+    char a[600], b[600];
+    snprintf(a, sizeof(a), "%s/train_grow_a", vg_test_tmpdir());
+    snprintf(b, sizeof(b), "%s/train_grow_b", vg_test_tmpdir());
+    vg_train_config c;
+    CHECK_OK(tiny_config(&c, a, 8));
+    c.batch = 4; c.ckpt_every = 100;
+    double la[8], lb[8];
+    CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, la));
+    snprintf(c.out, sizeof(c.out), "%s", b);
+    volatile int flag = 0;
+    stopper s = {5, &flag};
+    CHECK(vg_train_run(&c, &flag, stop_cb, &s, lb) == VG_ERR_INTERRUPTED);
+    cJSON *mj = cJSON_Parse(c.model_json);
+    cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pool", true);
+    free(c.model_json);
+    c.model_json = cJSON_Print(mj);
+    c.resume = true;
+    CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, lb));
+    CHECKF(lb[5] == la[5], "first step with the new path: loss %.9g, without it %.9g", lb[5], la[5]);
+    CHECK(lb[7] != la[7]);
+    vg_model m;
+    char md[700];
+    snprintf(md, sizeof(md), "%s/model", b);
+    CHECK_OK(vg_model_open(&m, md));
+    CHECK(m.dcfg.text_pool);
+    int nz = 0;
+    for (int64_t i = 0; i < (int64_t)m.dcfg.dim * m.dcfg.text_dim; i++) nz += ((const float *)m.dit.w.tpool_w.d)[i] != 0;
+    CHECKF(nz > m.dcfg.dim, "only %d pooled-text weights left zero", nz);
+    vg_model_close(&m);
+    /* a different width is not a growth */
+    cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "ffn_dim", cJSON_CreateNumber(48));
+    free(c.model_json);
+    c.model_json = cJSON_Print(mj);
+    cJSON_Delete(mj);
+    vg_status st = vg_train_run(&c, NULL, NULL, NULL, lb);
+    CHECKF(st != VG_OK && strstr(vg_last_error(), "\"dit\""), "resume with another ffn_dim: %s", vg_last_error());
+    vg_train_config_free(&c);
 }

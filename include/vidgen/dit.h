@@ -25,6 +25,11 @@ typedef struct {
                                 * the patch embedding. Wan has none (RoPE only, relative); vidgen's own
                                 * models need it, since a flat background shows nowhere where the frame
                                 * ends (without it objects wrap across the left/right edges). */
+    bool text_pool;            /* config "text_pool": true: the mean of the text states (over all
+                                * text_len rows; padding rows are zero) goes through a Linear into the
+                                * time embedding e, so the whole prompt also steers every adaLN
+                                * modulation (as in the PixArt/DiT pilots; Wan has none). A direct
+                                * path for words that cross-attention learns late (the motion). */
 } vg_dit_config;
 
 /* A weight: data in its stored dtype (matrices), or F32 (vectors, converted at load). */
@@ -47,6 +52,7 @@ typedef struct {
     vg_w tproj_w, tproj_b;                             /* [6D,D] [6D] */
     vg_w head_mod;                                     /* [1,2,D] */
     vg_w head_w, head_b;                               /* [P_out,D] [P_out] */
+    vg_w tpool_w, tpool_b;                             /* [D,text_dim] [D] (text_pool only) */
     vg_dit_block *blk;                                 /* [layers] */
 } vg_dit_weights;
 

@@ -70,6 +70,10 @@ vg_status vg_dit_config_from_json(vg_dit_config *c, const char *json, const char
         }
         c->pos2d = strcmp(it->valuestring, "sincos2d") == 0;
     }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "text_pool"))) {
+        if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"text_pool\" must be true or false", what); goto out; }
+        c->text_pool = cJSON_IsTrue(it);
+    }
     if (c->pos2d && c->dim % 4) { st = vg_fail(VG_ERR_FORMAT, "%s: \"pos_embed\": \"sincos2d\" needs dim %% 4 == 0 (dim %d)", what, c->dim); goto out; }
     if (c->patch[0] != 1) { st = vg_fail(VG_ERR_UNSUPPORTED, "%s: temporal patch size %d (only 1 is supported)", what, c->patch[0]); goto out; }
     if (c->dim <= 0 || c->heads <= 0 || c->dim % c->heads || (c->dim / c->heads) % 2 || c->layers <= 0 ||
@@ -121,6 +125,10 @@ void vg_dit_visit(vg_dit_config *c, vg_dit_weights *w, vg_dit_visit_fn fn, void 
     V3("head.modulation", 1, 2, D, &w->head_mod);
     V2("head.head.weight", (int64_t)c->out_dim * ph * pw, D, &w->head_w);
     V1("head.head.bias", (int64_t)c->out_dim * ph * pw, &w->head_b);
+    if (c->text_pool) { /* last, so a checkpoint without them is a prefix of one with them */
+        V2("text_pool.weight", D, c->text_dim, &w->tpool_w);
+        V1("text_pool.bias", D, &w->tpool_b);
+    }
 #undef V1
 #undef V2
 #undef V3
@@ -228,6 +236,7 @@ static void init_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w 
     int64_t fan_out = s[0], fan_in = n / s[0];
     double a = sqrt(6.0 / (double)(fan_in + fan_out)); /* xavier uniform */
     if (strcmp(name, "head.head.weight") == 0) a = 0.0; /* Wan zero-inits the head */
+    if (strcmp(name, "text_pool.weight") == 0) a = 0.0; /* starts as no path: the model is unchanged */
     for (int64_t i = 0; i < n; i++) p[i] = (float)((2.0 * vg_rng_uniform(&ic->rng) - 1.0) * a);
 }
 
@@ -257,6 +266,7 @@ struct vg_dit_acts {
     bool save, have_fwd;
     float *mem; int64_t n_mem;
     float *tok, *tf, *sin, *e1, *e1s, *e, *es, *e0, *ctx, *c1, *cg, *c; /* tf..e0: a row per frame */
+    float *pool, *tp, *g_tp, *g_pool;            /* text_pool: [B,text_dim] mean, [B,D] projection */
     blk_acts *blk; int n_slots;
     float *xf, *lnh_m, *lnh_r, *ah, *hmod, *hout;
     /* backward scratch */
@@ -274,6 +284,7 @@ static int64_t acts_layout(struct vg_dit_acts *a, float *base) {
 #define TAKE(p, n) do { p = base ? base + off : NULL; off += ((int64_t)(n) + 15) & ~(int64_t)15; } while (0)
     TAKE(a->tok, BL * Pin); TAKE(a->tf, NM); TAKE(a->sin, NM * c->freq_dim); TAKE(a->e1, NM * D); TAKE(a->e1s, NM * D);
     TAKE(a->e, NM * D); TAKE(a->es, NM * D); TAKE(a->e0, NM * 6 * D);
+    TAKE(a->pool, B * c->text_dim); TAKE(a->tp, B * D);
     TAKE(a->ctx, BT * c->text_dim); TAKE(a->c1, BT * D); TAKE(a->cg, BT * D); TAKE(a->c, BT * D);
     for (int s = 0; s < a->n_slots; s++) {
         blk_acts *k = &a->blk[s];
@@ -295,7 +306,7 @@ static int64_t acts_layout(struct vg_dit_acts *a, float *base) {
         TAKE(a->g_cv, BT * D); TAKE(a->g_ck2, BT * D); TAKE(a->g_cv2, BT * D);
         TAKE(a->g_mod, NM * 6 * D); TAKE(a->g_e0, NM * 6 * D); TAKE(a->g_e, NM * D); TAKE(a->g_es, NM * D);
         TAKE(a->g_e1, NM * D); TAKE(a->g_e1s, NM * D); TAKE(a->g_hmod, NM * 2 * D); TAKE(a->g_tok, BL * Pin);
-        TAKE(a->g_hout, BL * Pout); TAKE(a->g_c1, BT * D);
+        TAKE(a->g_hout, BL * Pout); TAKE(a->g_c1, BT * D); TAKE(a->g_tp, B * D); TAKE(a->g_pool, B * c->text_dim);
     }
 #undef TAKE
     return off;
@@ -454,6 +465,18 @@ vg_status vg_dit_forward_tf(const vg_dit *m, vg_dit_acts *a, float *out, const f
     linear(a->e1, a->sin, m->w.time0_w, m->w.time0_b, NM, D, c->freq_dim);
     vg_silu(a->e1s, a->e1, NM * D);
     linear(a->e, a->e1s, m->w.time2_w, m->w.time2_b, NM, D, D);
+    if (c->text_pool) { /* e += Linear(mean of the text rows), the same for every frame of a sample */
+        const int64_t Dt = c->text_dim;
+        for (int b = 0; b < B; b++)
+            for (int64_t j = 0; j < Dt; j++) {
+                double acc = 0;
+                for (int64_t t = 0; t < T; t++) acc += ctx[((int64_t)b * T + t) * Dt + j];
+                a->pool[b * Dt + j] = (float)(acc / T);
+            }
+        linear(a->tp, a->pool, m->w.tpool_w, m->w.tpool_b, B, D, Dt);
+        for (int64_t r = 0; r < NM; r++)
+            for (int64_t j = 0; j < D; j++) a->e[r * D + j] += a->tp[(r / F) * D + j];
+    }
     vg_silu(a->es, a->e, NM * D);
     linear(a->e0, a->es, m->w.tproj_w, m->w.tproj_b, NM, 6 * D, D);
     if (dbg) {
@@ -661,6 +684,20 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
     /* time: e0 = tproj(silu(e)); e = time2(silu(time0(sin))) */
     linear_bwd(a->g_es, false, gw->tproj_w, gw->tproj_b, a->g_e0, a->es, m->w.tproj_w, NM, 6 * D, D);
     vg_silu_bwd(a->g_e, a->g_es, a->e, NM * D);
+    if (c->text_pool) { /* g_e is complete here: the pooled text's share of every frame's row */
+        const int64_t Dt = c->text_dim;
+        for (int b = 0; b < B; b++)
+            for (int64_t j = 0; j < D; j++) {
+                double acc = 0;
+                for (int64_t f = 0; f < F; f++) acc += a->g_e[((int64_t)b * F + f) * D + j];
+                a->g_tp[b * D + j] = (float)acc;
+            }
+        linear_bwd(a->g_pool, false, gw->tpool_w, gw->tpool_b, a->g_tp, a->pool, m->w.tpool_w, B, D, Dt);
+        if (dctx)
+            for (int b = 0; b < B; b++)
+                for (int64_t t = 0; t < T; t++)
+                    for (int64_t j = 0; j < Dt; j++) dctx[((int64_t)b * T + t) * Dt + j] += a->g_pool[b * Dt + j] / (float)T;
+    }
     linear_bwd(a->g_e1s, false, gw->time2_w, gw->time2_b, a->g_e, a->e1s, m->w.time2_w, NM, D, D);
     memset(a->g_e1, 0, sizeof(float) * NM * D);
     vg_silu_bwd(a->g_e1, a->g_e1s, a->e1, NM * D);

@@ -215,13 +215,26 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
     cJSON *a = cJSON_Parse(mc), *b = cJSON_Parse(s->m.config_json);
     static const char *arch[] = {"dit", "text_encoder", "vocabulary"};
     const char *diff = a && b ? NULL : "model_config";
+    /* growing: a checkpoint of the same DiT without "text_pool" continues with the pooled-text
+     * weights (the last tensors of the DiT, zero at start: the model's output is unchanged) */
+    int64_t grow = 0;
+    if (!diff && s->m.dcfg.text_pool) {
+        cJSON *ad = cJSON_GetObjectItemCaseSensitive(a, "dit"), *tp = cJSON_GetObjectItemCaseSensitive(ad, "text_pool");
+        if (!tp || cJSON_IsFalse(tp)) {
+            cJSON *bd = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b, "dit"), true);
+            cJSON_DeleteItemFromObjectCaseSensitive(bd, "text_pool");
+            cJSON_DeleteItemFromObjectCaseSensitive(ad, "text_pool");
+            if (cJSON_Compare(ad, bd, true)) grow = (int64_t)s->m.dcfg.dim * (s->m.dcfg.text_dim + 1);
+            cJSON_Delete(bd);
+        }
+    }
     for (int i = 0; i < 3 && !diff; i++)
-        if (!cJSON_Compare(cJSON_GetObjectItemCaseSensitive(a, arch[i]), cJSON_GetObjectItemCaseSensitive(b, arch[i]), true)) diff = arch[i];
+        if (!(i == 0 && grow) && !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(a, arch[i]), cJSON_GetObjectItemCaseSensitive(b, arch[i]), true)) diff = arch[i];
     cJSON_Delete(a); cJSON_Delete(b);
     if (diff) { st = vg_fail(VG_ERR_ARG, "%s: the checkpoint's model \"%s\" differs from the train config's", path, diff); goto out; }
     for (int k = 0; k < SEG && !st; k++) {
         char nm[64];
-        int64_t shp[1] = {s->n[k]};
+        int64_t shp[1] = {s->n[k] - (k == 0 ? grow : 0)};
         float *dst[4] = {s->p[k], s->am[k], s->av[k], s->ema[k]};
         const char *pre[4] = {"params", "adam_m", "adam_v", "ema"};
         for (int j = 0; j < 4 && !st; j++) {
@@ -229,7 +242,10 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
             snprintf(nm, sizeof(nm), "%s.%s", pre[j], seg_name[k]);
             if (!(st = vg_st_require(f, nm, 1, shp, &t))) {
                 if (t->dtype != VG_DTYPE_F32) st = vg_fail(VG_ERR_FORMAT, "%s: '%s' must be F32", path, nm);
-                else memcpy(dst[j], t->data, sizeof(float) * (size_t)s->n[k]);
+                else {
+                    memcpy(dst[j], t->data, sizeof(float) * (size_t)shp[0]);
+                    memset(dst[j] + shp[0], 0, sizeof(float) * (size_t)(s->n[k] - shp[0]));
+                }
             }
         }
     }
