@@ -121,7 +121,8 @@ VG_TEST(dit_backward_finite_differences_per_frame_t) {
     const float tf[6] = {0.0f, 300.0f, 850.0f, 120.0f, 999.0f, 40.0f};
     backward_fd(false, tf, false);
 }
-/* the pooled text path into the time embedding (text_pool), with per-frame timesteps */
+/* the pooled text path into the time embedding (text_pool) and the text positions (text_pos),
+ * with per-frame timesteps */
 VG_TEST(dit_backward_finite_differences_text_pool) {
     const float tf[6] = {0.0f, 300.0f, 850.0f, 120.0f, 999.0f, 40.0f};
     backward_fd(false, tf, true);
@@ -134,6 +135,7 @@ static void backward_fd(bool pos2d, const float *tf, bool pool) {
     vg_dit_config cfg = tiny_cfg();
     cfg.pos2d = pos2d;
     cfg.text_pool = pool;
+    cfg.text_pos = pool;
     vg_dit m, g;
     CHECK_OK(vg_dit_alloc_f32(&m, &cfg));
     CHECK_OK(vg_dit_alloc_f32(&g, &cfg));

@@ -192,8 +192,8 @@ VG_TEST(train_loss_skips_known_frames) {
     }
 }
 
-/* A checkpoint without the pooled-text path (dit.text_pool) continues with it: its weights are
- * appended at zero, so the step after the resume has exactly the loss of the run without it;
+/* A checkpoint without the pooled-text path and the text positions (dit.text_pool, text_pos)
+ * continues with them: their weights are appended at zero, so the step after the resume has exactly the loss of the run without it;
  * then the new path learns (its weights leave zero). A changed DiT shape is refused by name. */
 VG_TEST(train_resume_grows_text_pool) {
     char a[600], b[600];
@@ -210,6 +210,7 @@ VG_TEST(train_resume_grows_text_pool) {
     CHECK(vg_train_run(&c, &flag, stop_cb, &s, lb) == VG_ERR_INTERRUPTED);
     cJSON *mj = cJSON_Parse(c.model_json);
     cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pool", true);
+    cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pos", true);
     free(c.model_json);
     c.model_json = cJSON_Print(mj);
     c.resume = true;
@@ -224,6 +225,10 @@ VG_TEST(train_resume_grows_text_pool) {
     int nz = 0;
     for (int64_t i = 0; i < (int64_t)m.dcfg.dim * m.dcfg.text_dim; i++) nz += ((const float *)m.dit.w.tpool_w.d)[i] != 0;
     CHECKF(nz > m.dcfg.dim, "only %d pooled-text weights left zero", nz);
+    CHECK(m.dcfg.text_pos);
+    nz = 0;
+    for (int64_t i = 0; i < (int64_t)m.dcfg.text_len * m.dcfg.dim; i++) nz += ((const float *)m.dit.w.tpos.d)[i] != 0;
+    CHECKF(nz > m.dcfg.dim, "only %d text-position weights left zero", nz);
     vg_model_close(&m);
     /* a different width is not a growth */
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "ffn_dim", cJSON_CreateNumber(48));

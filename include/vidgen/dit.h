@@ -30,6 +30,10 @@ typedef struct {
                                 * time embedding e, so the whole prompt also steers every adaLN
                                 * modulation (as in the PixArt/DiT pilots; Wan has none). A direct
                                 * path for words that cross-attention learns late (the motion). */
+    bool text_pos;             /* config "text_pos": true: a learned embedding of each text row's
+                                * position is added to the text states the cross-attention reads, so
+                                * it can tell which colour word names the object and which the
+                                * background (a word-by-word text encoder gives a bag of words) */
 } vg_dit_config;
 
 /* A weight: data in its stored dtype (matrices), or F32 (vectors, converted at load). */
@@ -53,6 +57,7 @@ typedef struct {
     vg_w head_mod;                                     /* [1,2,D] */
     vg_w head_w, head_b;                               /* [P_out,D] [P_out] */
     vg_w tpool_w, tpool_b;                             /* [D,text_dim] [D] (text_pool only) */
+    vg_w tpos;                                         /* [text_len,D] (text_pos only) */
     vg_dit_block *blk;                                 /* [layers] */
 } vg_dit_weights;
 

@@ -74,6 +74,10 @@ vg_status vg_dit_config_from_json(vg_dit_config *c, const char *json, const char
         if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"text_pool\" must be true or false", what); goto out; }
         c->text_pool = cJSON_IsTrue(it);
     }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "text_pos"))) {
+        if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"text_pos\" must be true or false", what); goto out; }
+        c->text_pos = cJSON_IsTrue(it);
+    }
     if (c->pos2d && c->dim % 4) { st = vg_fail(VG_ERR_FORMAT, "%s: \"pos_embed\": \"sincos2d\" needs dim %% 4 == 0 (dim %d)", what, c->dim); goto out; }
     if (c->patch[0] != 1) { st = vg_fail(VG_ERR_UNSUPPORTED, "%s: temporal patch size %d (only 1 is supported)", what, c->patch[0]); goto out; }
     if (c->dim <= 0 || c->heads <= 0 || c->dim % c->heads || (c->dim / c->heads) % 2 || c->layers <= 0 ||
@@ -129,6 +133,7 @@ void vg_dit_visit(vg_dit_config *c, vg_dit_weights *w, vg_dit_visit_fn fn, void 
         V2("text_pool.weight", D, c->text_dim, &w->tpool_w);
         V1("text_pool.bias", D, &w->tpool_b);
     }
+    if (c->text_pos) V2("text_pos.weight", c->text_len, D, &w->tpos);
 #undef V1
 #undef V2
 #undef V3
@@ -178,7 +183,7 @@ static void load_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w 
     if (lc->st_err) return;
     int64_t n = 1;
     for (int i = 0; i < nd; i++) n *= s[i];
-    bool vec = nd == 1 || strstr(name, "modulation") != NULL;
+    bool vec = nd == 1 || strstr(name, "modulation") != NULL || strcmp(name, "text_pos.weight") == 0; /* f32 copy */
     if (lc->pass == 0) { if (vec) lc->vec_off += n; return; }
     char full[256];
     snprintf(full, sizeof(full), "%s%s", lc->prefix ? lc->prefix : "", name);
@@ -236,7 +241,7 @@ static void init_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w 
     int64_t fan_out = s[0], fan_in = n / s[0];
     double a = sqrt(6.0 / (double)(fan_in + fan_out)); /* xavier uniform */
     if (strcmp(name, "head.head.weight") == 0) a = 0.0; /* Wan zero-inits the head */
-    if (strcmp(name, "text_pool.weight") == 0) a = 0.0; /* starts as no path: the model is unchanged */
+    if (strcmp(name, "text_pool.weight") == 0 || strcmp(name, "text_pos.weight") == 0) a = 0.0; /* start as no path */
     for (int64_t i = 0; i < n; i++) p[i] = (float)((2.0 * vg_rng_uniform(&ic->rng) - 1.0) * a);
 }
 
@@ -490,6 +495,9 @@ vg_status vg_dit_forward_tf(const vg_dit *m, vg_dit_acts *a, float *out, const f
     linear(a->c1, a->ctx, m->w.text0_w, m->w.text0_b, BT, D, c->text_dim);
     vg_gelu_tanh(a->cg, a->c1, BT * D);
     linear(a->c, a->cg, m->w.text2_w, m->w.text2_b, BT, D, D);
+    if (c->text_pos)
+        for (int64_t r = 0; r < BT; r++)
+            for (int64_t j = 0; j < D; j++) a->c[r * D + j] += F32(m->w.tpos)[(r % T) * D + j];
     if (dbg && dbg->text_embedding) memcpy(dbg->text_embedding, a->c, sizeof(float) * T * D);
 
     /* 4. blocks */
@@ -677,6 +685,9 @@ vg_status vg_dit_backward(const vg_dit *m, vg_dit_acts *a, vg_dit *g, float *dct
     vg_w none = {0};
     linear_bwd(NULL, false, gw->patch_w, gw->patch_b, a->g_x, a->tok, none, BL, D, Pin);
     /* text embedding: c = text2(gelu(text0(ctx))) */
+    if (c->text_pos)
+        for (int64_t r = 0; r < BT; r++)
+            for (int64_t j = 0; j < D; j++) ((float *)gw->tpos.d)[(r % T) * D + j] += a->g_c[r * D + j];
     linear_bwd(a->g_c1, false, gw->text2_w, gw->text2_b, a->g_c, a->cg, m->w.text2_w, BT, D, D);
     memset(a->g_ck2, 0, sizeof(float) * BT * D);
     vg_gelu_tanh_bwd(a->g_ck2, a->g_c1, a->c1, BT * D);

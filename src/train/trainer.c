@@ -133,7 +133,7 @@ static void dit_mask_fn(void *ctx, const char *name, int nd, const int64_t *s, v
     dmask_ctx *d = ctx;
     int64_t n = 1;
     for (int i = 0; i < nd; i++) n *= s[i];
-    memset(d->mask + d->off, nd >= 2 && !strstr(name, "modulation") ? 1 : 0, (size_t)n);
+    memset(d->mask + d->off, nd >= 2 && !strstr(name, "modulation") && !strstr(name, "text_pos") ? 1 : 0, (size_t)n);
     d->off += n;
 }
 
@@ -215,18 +215,28 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
     cJSON *a = cJSON_Parse(mc), *b = cJSON_Parse(s->m.config_json);
     static const char *arch[] = {"dit", "text_encoder", "vocabulary"};
     const char *diff = a && b ? NULL : "model_config";
-    /* growing: a checkpoint of the same DiT without "text_pool" continues with the pooled-text
-     * weights (the last tensors of the DiT, zero at start: the model's output is unchanged) */
+    /* growing: a checkpoint of the same DiT without the optional text paths ("text_pool",
+     * "text_pos": the last tensors of the DiT, in this order, zero at start so the model's output
+     * is unchanged) continues with them; the ones it lacks must be the last ones */
     int64_t grow = 0;
-    if (!diff && s->m.dcfg.text_pool) {
-        cJSON *ad = cJSON_GetObjectItemCaseSensitive(a, "dit"), *tp = cJSON_GetObjectItemCaseSensitive(ad, "text_pool");
-        if (!tp || cJSON_IsFalse(tp)) {
-            cJSON *bd = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b, "dit"), true);
-            cJSON_DeleteItemFromObjectCaseSensitive(bd, "text_pool");
-            cJSON_DeleteItemFromObjectCaseSensitive(ad, "text_pool");
-            if (cJSON_Compare(ad, bd, true)) grow = (int64_t)s->m.dcfg.dim * (s->m.dcfg.text_dim + 1);
-            cJSON_Delete(bd);
+    if (!diff) {
+        const vg_dit_config *dc = &s->m.dcfg;
+        const char *opt[2] = {"text_pool", "text_pos"};
+        const bool on[2] = {dc->text_pool, dc->text_pos};
+        const int64_t sz[2] = {(int64_t)dc->dim * (dc->text_dim + 1), (int64_t)dc->text_len * dc->dim};
+        cJSON *ad = cJSON_GetObjectItemCaseSensitive(a, "dit"), *bd = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b, "dit"), true);
+        bool missing = false, ok = true;
+        for (int i = 0; i < 2; i++) {
+            const cJSON *it = cJSON_GetObjectItemCaseSensitive(ad, opt[i]);
+            bool had = it && cJSON_IsTrue(it);
+            if (on[i] && !had) { missing = true; grow += sz[i]; }
+            if (on[i] && had && missing) ok = false; /* not a prefix */
+            if (!on[i] && had) ok = false;
+            cJSON_DeleteItemFromObjectCaseSensitive(ad, opt[i]);
+            cJSON_DeleteItemFromObjectCaseSensitive(bd, opt[i]);
         }
+        if (!ok || !cJSON_Compare(ad, bd, true)) grow = 0;
+        cJSON_Delete(bd);
     }
     for (int i = 0; i < 3 && !diff; i++)
         if (!(i == 0 && grow) && !cJSON_Compare(cJSON_GetObjectItemCaseSensitive(a, arch[i]), cJSON_GetObjectItemCaseSensitive(b, arch[i]), true)) diff = arch[i];
