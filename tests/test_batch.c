@@ -536,3 +536,35 @@ VG_TEST(anchor_first_frame_then_clip) {
     CHECK(memcmp(c0, c1, sizeof(c1)) != 0);
     CHECK(memcmp(ck + FR, c1 + FR, (F - 1) * FR) != 0);
 }
+
+/* --chunk: the clip is made 4 frames at a time, each chunk continuing the last 2 frames. The
+ * first chunk is exactly the 4-frame clip of the same seed (same noise streams, same anchor),
+ * the frames differ from a clip made at once after that, a chunk as long as the clip changes
+ * nothing, and the result does not depend on the thread count. */
+VG_TEST(chunks_continue_the_frames_made_so_far) {
+    vg_model m;
+    CHECK_OK(vg_model_open(&m, "models/tiny"));
+    m.known_frames = true;
+    enum { F = 9, FR = 16 * 16 * 3 };
+    uint8_t four[4 * FR], ch1[F * FR], ch2[F * FR], whole[F * FR], big[F * FR];
+    vg_gen_params p = {.prompt = "a big red ball moving right on a blue background", .negative_prompt = "", .frames = 4,
+                       .width = 16, .height = 16, .steps = 6, .cfg_scale = 3, .flow_shift = 2, .seed = 7,
+                       .sampler = VG_SAMPLER_EULER, .window = 2, .anchor = 1};
+    CHECK_OK(vg_generate(&m, &p, four, NULL, NULL, NULL, NULL));
+    p.frames = F;
+    CHECK_OK(vg_generate(&m, &p, whole, NULL, NULL, NULL, NULL));
+    p.chunk = F; p.chunk_overlap = 2;
+    CHECK_OK(vg_generate(&m, &p, big, NULL, NULL, NULL, NULL));
+    p.chunk = 4;
+    int nt = one_thread();
+    CHECK_OK(vg_generate(&m, &p, ch1, NULL, NULL, NULL, NULL));
+    restore_threads(nt);
+    CHECK_OK(vg_generate(&m, &p, ch2, NULL, NULL, NULL, NULL));
+    p.chunk_overlap = 4;
+    CHECK(vg_generate(&m, &p, ch2, NULL, NULL, NULL, NULL) == VG_ERR_ARG);
+    vg_model_close(&m);
+    CHECK(memcmp(four, ch1, sizeof(four)) == 0);
+    CHECK(memcmp(big, whole, sizeof(big)) == 0);
+    CHECK(memcmp(ch1 + 4 * FR, whole + 4 * FR, (F - 4) * FR) != 0);
+    CHECK(memcmp(ch1, ch2, sizeof(ch1)) == 0);
+}

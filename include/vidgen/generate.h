@@ -18,6 +18,9 @@ typedef struct {
     int anchor;                 /* 1: draw the first frame alone (an image, window 0), then the clip as
                                  * its continuation, so the motion words set the direction from a
                                  * known start (models trained with known frames); 0: all frames at once */
+    int chunk, chunk_overlap;   /* chunk > 0 (with known first frames: --anchor or init frames): the
+                                 * clip is made `chunk` frames at a time, each chunk continuing the
+                                 * last `chunk_overlap` frames made so far; 0: all frames at once */
 } vg_gen_params;
 
 typedef struct { double text_s, denoise_s, total_s; int64_t mem_bytes; } vg_gen_stats;

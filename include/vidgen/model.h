@@ -10,7 +10,7 @@
 #include "vidgen/tokenizer.h"
 
 typedef struct {
-    int width, height, frames, steps, window;
+    int width, height, frames, steps, window, chunk, chunk_overlap;
     float cfg_scale, flow_shift, fps;
     char sampler[16];
     char negative_prompt[256];

@@ -54,6 +54,8 @@ static const char *HELP =
     "      --init-count N         use only the last N frames of --init-frames\n"
     "      --anchor 0|1           1: draw the first frame alone, then animate it (the motion words\n"
     "                             set the direction); default 1 for models trained with known frames\n"
+    "      --chunk N, --chunk-overlap K  make the clip N frames at a time, each chunk continuing\n"
+    "                             the last K frames (with --anchor or --init-frames; 0 = at once)\n"
     "      --max-memory SIZE      refuse runs estimated above SIZE (e.g. 2G)\n"
     "  -t, --threads N            OpenMP threads (results do not depend on it)\n"
     "  -q, --quiet                no progress output\n"

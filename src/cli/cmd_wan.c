@@ -77,7 +77,7 @@ int vg_cmd_wan(int argc, char **argv) {
         if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); return 0; }
     }
     if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --model WAN_DIR --help", &e))) { gen_err_print(&e); goto done; }
-    static const int ours_only[] = {S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT, S_INIT_COUNT, S_ANCHOR};
+    static const int ours_only[] = {S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT, S_INIT_COUNT, S_ANCHOR, S_CHUNK, S_CHUNK_OV};
     int o = gen_first_set(&s, ours_only, (int)(sizeof(ours_only) / sizeof(ours_only[0])));
     if (o >= 0) { rc = cli_error(CLI_USAGE, "see vidgen --model WAN_DIR --help", "%s is not supported with Wan2.1 checkpoints", gen_defs[o].flag); goto done; }
     bool quiet = s.set[S_QUIET] && s.num[S_QUIET] != 0, dry = s.set[S_DRY] && s.num[S_DRY] != 0;

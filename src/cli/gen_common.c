@@ -45,6 +45,8 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_INIT] = {"init_frames", "--init-frames", NULL, T_STR, 0, 0},
     [S_INIT_COUNT] = {"init_count", "--init-count", NULL, T_INT, 1, 100000},
     [S_ANCHOR] = {"anchor", "--anchor", NULL, T_INT, 0, 1},
+    [S_CHUNK] = {"chunk", "--chunk", NULL, T_INT, 0, 100000},
+    [S_CHUNK_OV] = {"chunk_overlap", "--chunk-overlap", NULL, T_INT, 1, 100000},
     [S_DIT] = {"diffusion_model", "--diffusion-model", NULL, T_STR, 0, 0},
     [S_T5] = {"text_encoder", "--text-encoder", NULL, T_STR, 0, 0},
     [S_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
@@ -348,6 +350,11 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     p->window = s->set[S_WINDOW] ? (int)s->num[S_WINDOW] : m->def.window;
     p->sampler = sampler;
     p->anchor = s->set[S_ANCHOR] ? (int)s->num[S_ANCHOR] : m->known_frames;
+    p->chunk = s->set[S_CHUNK] ? (int)s->num[S_CHUNK] : m->def.chunk;
+    p->chunk_overlap = s->set[S_CHUNK_OV] ? (int)s->num[S_CHUNK_OV] : m->def.chunk_overlap;
+    if (p->chunk > 0 && (p->chunk_overlap < 1 || p->chunk_overlap >= p->chunk))
+        return gen_fail(e, CLI_USAGE, "e.g. --chunk 8 --chunk-overlap 3", "--chunk-overlap %d must be 1..%d for chunks of %d frames",
+                        p->chunk_overlap, p->chunk - 1, p->chunk);
     pl->upscale = s->set[S_UPSCALE] ? (int)s->num[S_UPSCALE] : 1;
     pl->fps = s->set[S_FPS] ? s->num[S_FPS] : (m->def.fps > 0 ? m->def.fps : 8);
     pl->sheet = s->set[S_SHEET] && s->num[S_SHEET] != 0;
@@ -443,6 +450,10 @@ cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     if (pl->sheet) cJSON_AddStringToObject(files, "sheet", "sheet.png");
     cJSON_AddBoolToObject(meta, "sheet", pl->sheet);
     cJSON_AddNumberToObject(meta, "anchor", p->anchor && p->frames > 1 && !pl->n_init);
+    if (p->chunk > 0 && p->chunk < p->frames && (p->anchor || pl->n_init)) {
+        cJSON_AddNumberToObject(meta, "chunk", p->chunk);
+        cJSON_AddNumberToObject(meta, "chunk_overlap", p->chunk_overlap);
+    }
     if (pl->n_init) {
         cJSON_AddStringToObject(meta, "init_frames", pl->init_dir);
         cJSON_AddNumberToObject(meta, "init_count", pl->n_init);

@@ -75,6 +75,11 @@ static vg_status parse_config(vg_model *m, const char *json, const char *what) {
         v = df->cfg_scale; if ((st = num_field(o, "cfg_scale", 0, 100, &v, what))) goto out; df->cfg_scale = (float)v;
         v = df->flow_shift; if ((st = num_field(o, "flow_shift", 0.01, 100, &v, what))) goto out; df->flow_shift = (float)v;
         v = df->fps; if ((st = num_field(o, "fps", 0.1, 1000, &v, what))) goto out; df->fps = (float)v;
+        v = df->chunk; if ((st = num_field(o, "chunk", 0, 100000, &v, what))) goto out; df->chunk = (int)v;
+        v = df->chunk_overlap; if ((st = num_field(o, "chunk_overlap", 0, 100000, &v, what))) goto out; df->chunk_overlap = (int)v;
+        if (df->chunk > 0 && (df->chunk_overlap < 1 || df->chunk_overlap >= df->chunk)) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: \"defaults\": \"chunk_overlap\" must be 1..chunk-1", what); goto out;
+        }
         it = cJSON_GetObjectItemCaseSensitive(o, "sampler");
         if (cJSON_IsString(it)) snprintf(df->sampler, sizeof(df->sampler), "%s", it->valuestring);
         it = cJSON_GetObjectItemCaseSensitive(o, "negative_prompt");

@@ -27,9 +27,18 @@ void vg_clip_noise(float *x, int64_t C, int64_t F, int64_t H, int64_t W, uint64_
 
 int64_t vg_generate_mem_estimate(const vg_model *m, const vg_gen_params *p) {
     int B = p->cfg_scale != 1.0f ? 2 : 1;
-    int64_t n = (int64_t)m->dcfg.in_dim * p->frames * p->height * p->width;
-    return vg_dit_acts_bytes(&m->dcfg, B, p->frames, p->height, p->width, false) +
-           (int64_t)sizeof(float) * n * (4 + 2 * B) + (int64_t)sizeof(float) * 2 * m->dcfg.text_len * m->dcfg.text_dim;
+    int64_t Fa = p->chunk > 0 && p->chunk < p->frames ? p->chunk : p->frames; /* frames denoised at once */
+    int64_t n = (int64_t)m->dcfg.in_dim * p->frames * p->height * p->width, na = n / p->frames * Fa;
+    return vg_dit_acts_bytes(&m->dcfg, B, Fa, p->height, p->width, false) + (int64_t)sizeof(float) * (2 * n + na * (2 + 2 * B)) +
+           (int64_t)sizeof(float) * 2 * m->dcfg.text_len * m->dcfg.text_dim;
+}
+
+/* Copies frames [f0, f0+n) of a [C][F][HW] clip to / from a [C][n][HW] buffer. */
+static void frames_get(float *dst, const float *x, int64_t C, int64_t F, int64_t HW, int64_t f0, int64_t n) {
+    for (int64_t c = 0; c < C; c++) memcpy(dst + c * n * HW, x + (c * F + f0) * HW, sizeof(float) * n * HW);
+}
+static void frames_put(float *x, const float *src, int64_t C, int64_t F, int64_t HW, int64_t f0, int64_t n) {
+    for (int64_t c = 0; c < C; c++) memcpy(x + (c * F + f0) * HW, src + c * n * HW, sizeof(float) * n * HW);
 }
 
 /* One sampling run over F frames: x holds the seeded noise on entry and the clip on exit.
@@ -98,6 +107,8 @@ vg_status vg_generate(const vg_model *m, const vg_gen_params *p, uint8_t *out, c
     if (H % c->patch[1] || W % c->patch[2])
         return vg_fail(VG_ERR_ARG, "size %lldx%lld is not a multiple of the model's patch %dx%d", (long long)W, (long long)H, c->patch[2], c->patch[1]);
     if (C != 3 || c->out_dim != 3) return vg_fail(VG_ERR_UNSUPPORTED, "model '%s' is not a pixel-space model", m->name);
+    if (p->chunk > 0 && (p->chunk_overlap < 1 || p->chunk_overlap >= p->chunk))
+        return vg_fail(VG_ERR_ARG, "chunk overlap %d must be 1..%d (chunks of %d frames)", p->chunk_overlap, p->chunk - 1, p->chunk);
     vg_status st = VG_OK;
     float *ctx = calloc((size_t)(B * T * Dt), sizeof(float)), *x = malloc(sizeof(float) * n), *known = NULL;
     int64_t nk = 0;
@@ -115,15 +126,44 @@ vg_status vg_generate(const vg_model *m, const vg_gen_params *p, uint8_t *out, c
             for (int64_t i = 0; i < H * W; i++)
                 for (int64_t ch = 0; ch < C; ch++)
                     known[(ch * nk + f) * H * W + i] = p->init_frames[(f * H * W + i) * 3 + ch] / 127.5f - 1.0f;
-    } else if (anchor) { /* the first frame alone, as an image (its own noise: frame 0 of the clip's) */
+    }
+    /* sampling passes, for the progress line: the anchor image, then the clip or its chunks */
+    int npass = anchor ? 2 : 1;
+    if (p->chunk > 0 && p->chunk < F && (nk > 0 || anchor)) {
+        npass = anchor ? 1 : 0;
+        const int64_t ov = p->chunk_overlap;
+        for (int64_t done = anchor ? 1 : nk; done < F; npass++) {
+            int64_t s = done > ov ? done - ov : 0;
+            done = s + p->chunk < F ? s + p->chunk : F;
+        }
+    }
+    if (anchor) { /* the first frame alone, as an image (its own noise: frame 0 of the clip's) */
         nk = 1;
         known = malloc(sizeof(float) * C * H * W);
         if (!known) { st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
         vg_clip_noise(known, C, 1, H, W, p->seed);
-        if ((st = denoise(m, p, ctx, B, known, 1, 0, NULL, 0, false, 0, 2, progress, pctx, t1))) goto out;
+        if ((st = denoise(m, p, ctx, B, known, 1, 0, NULL, 0, false, 0, npass, progress, pctx, t1))) goto out;
     }
-    if ((st = denoise(m, p, ctx, B, x, F, p->window, known, nk, m->known_frames, anchor ? 1 : 0, anchor ? 2 : 1,
-                      progress, pctx, t1))) goto out;
+    if (p->chunk > 0 && p->chunk < F && nk > 0) {
+        /* in chunks of `chunk` frames, each continuing the last `overlap` frames made so far:
+         * every chunk is a clip of the training kind (known first frames, then new ones) */
+        const int64_t ov = p->chunk_overlap, HW = H * W;
+        frames_put(x, known, C, F, HW, 0, nk);
+        int pass = anchor ? 1 : 0;
+        float *xc = malloc(sizeof(float) * C * p->chunk * HW), *kc = malloc(sizeof(float) * C * p->chunk * HW);
+        if (!xc || !kc) { free(xc); free(kc); st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
+        for (int64_t done = nk; done < F && !st; pass++) {
+            int64_t s = done > ov ? done - ov : 0, e = s + p->chunk < F ? s + p->chunk : F, k = done - s;
+            frames_get(kc, x, C, F, HW, s, k);
+            frames_get(xc, x, C, F, HW, s, e - s); /* the known frames, then the new frames' noise */
+            st = denoise(m, p, ctx, B, xc, e - s, p->window, kc, k, m->known_frames, pass, npass, progress, pctx, t1);
+            if (!st) frames_put(x, xc, C, F, HW, s, e - s);
+            done = e;
+        }
+        free(xc); free(kc);
+        if (st) goto out;
+    } else if ((st = denoise(m, p, ctx, B, x, F, p->window, known, nk, m->known_frames, anchor ? 1 : 0, npass,
+                             progress, pctx, t1))) goto out;
     for (int64_t f = 0; f < F; f++)
         for (int64_t i = 0; i < H * W; i++)
             for (int64_t ch = 0; ch < C; ch++) {
