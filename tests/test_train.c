@@ -65,20 +65,28 @@ VG_TEST(train_loss_falls_and_model_renders) {
     vg_train_config_free(&c);
 }
 
-VG_TEST(train_resume_is_exact) {
-    char a[600], b[600];
-    snprintf(a, sizeof(a), "%s/train_full", vg_test_tmpdir());
-    snprintf(b, sizeof(b), "%s/train_split", vg_test_tmpdir());
-    vg_train_config c;
-    CHECK_OK(tiny_config(&c, a, 12));
-    c.batch = 4; c.ckpt_every = 100;
-    double full[12], split[12];
-    CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, full));
-    snprintf(c.out, sizeof(c.out), "%s", b);
+/* The tiny config (batch 4) run uninterrupted for `steps` steps in tmp/<a>, then again in
+ * tmp/<b> stopped after step 5 (a checkpoint); c is left pointing at <b>. */
+static vg_status full_then_stopped(vg_train_config *c, const char *a, const char *b, int steps, double *full, double *split,
+                                   char *dir_a, char *dir_b) {
+    snprintf(dir_a, 600, "%s/%s", vg_test_tmpdir(), a);
+    snprintf(dir_b, 600, "%s/%s", vg_test_tmpdir(), b);
+    vg_status st = tiny_config(c, dir_a, steps);
+    if (st) return st;
+    c->batch = 4; c->ckpt_every = 100;
+    if ((st = vg_train_run(c, NULL, NULL, NULL, full))) return st;
+    snprintf(c->out, sizeof(c->out), "%s", dir_b);
     volatile int flag = 0;
     stopper s = {5, &flag};
-    vg_status st = vg_train_run(&c, &flag, stop_cb, &s, split);
-    CHECKF(st == VG_ERR_INTERRUPTED, "stop: %d %s", st, vg_last_error());
+    st = vg_train_run(c, &flag, stop_cb, &s, split);
+    return st == VG_ERR_INTERRUPTED ? VG_OK : vg_fail(VG_ERR_ARG, "stop after step 5: status %d (%s)", st, vg_last_error());
+}
+
+VG_TEST(train_resume_is_exact) {
+    char a[600], b[600];
+    vg_train_config c;
+    double full[12], split[12];
+    CHECK_OK(full_then_stopped(&c, "train_full", "train_split", 12, full, split, a, b));
     c.resume = true;
     CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, split));
     for (int i = 0; i < 12; i++) CHECKF(full[i] == split[i], "step %d: loss %.9g uninterrupted vs %.9g resumed", i + 1, full[i], split[i]);
@@ -193,21 +201,13 @@ VG_TEST(train_loss_skips_known_frames) {
 }
 
 /* A checkpoint without the pooled-text path and the text positions (dit.text_pool, text_pos)
- * continues with them: their weights are appended at zero, so the step after the resume has exactly the loss of the run without it;
- * then the new path learns (its weights leave zero). A changed DiT shape is refused by name. */
+ * continues with them: their weights are appended at zero, so the step after the resume has
+ * exactly the loss of the run without them; then the new paths learn (its weights leave zero). A changed DiT shape is refused by name. */
 VG_TEST(train_resume_grows_text_pool) {
     char a[600], b[600];
-    snprintf(a, sizeof(a), "%s/train_grow_a", vg_test_tmpdir());
-    snprintf(b, sizeof(b), "%s/train_grow_b", vg_test_tmpdir());
     vg_train_config c;
-    CHECK_OK(tiny_config(&c, a, 8));
-    c.batch = 4; c.ckpt_every = 100;
     double la[8], lb[8];
-    CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, la));
-    snprintf(c.out, sizeof(c.out), "%s", b);
-    volatile int flag = 0;
-    stopper s = {5, &flag};
-    CHECK(vg_train_run(&c, &flag, stop_cb, &s, lb) == VG_ERR_INTERRUPTED);
+    CHECK_OK(full_then_stopped(&c, "train_grow_a", "train_grow_b", 8, la, lb, a, b));
     cJSON *mj = cJSON_Parse(c.model_json);
     cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pool", true);
     cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pos", true);
