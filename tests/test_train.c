@@ -206,7 +206,7 @@ VG_TEST(train_loss_skips_known_frames) {
 VG_TEST(train_resume_grows_text_pool) {
     char a[600], b[600];
     vg_train_config c;
-    double la[8], lb[8];
+    double la[8], lb[9];
     CHECK_OK(full_then_stopped(&c, "train_grow_a", "train_grow_b", 8, la, lb, a, b));
     cJSON *mj = cJSON_Parse(c.model_json);
     cJSON_AddBoolToObject(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "text_pool", true);
@@ -230,6 +230,10 @@ VG_TEST(train_resume_grows_text_pool) {
     for (int64_t i = 0; i < (int64_t)m.dcfg.text_len * m.dcfg.dim; i++) nz += ((const float *)m.dit.w.tpos.d)[i] != 0;
     CHECKF(nz > m.dcfg.dim, "only %d text-position weights left zero", nz);
     vg_model_close(&m);
+    /* a checkpoint that has the paths resumes with them as any other (the growth check must not
+     * change the config it compares) */
+    c.steps = 9;
+    CHECK_OK(vg_train_run(&c, NULL, NULL, NULL, lb));
     /* a different width is not a growth */
     cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(mj, "dit"), "ffn_dim", cJSON_CreateNumber(48));
     free(c.model_json);

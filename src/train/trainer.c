@@ -224,7 +224,8 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
         const char *opt[2] = {"text_pool", "text_pos"};
         const bool on[2] = {dc->text_pool, dc->text_pos};
         const int64_t sz[2] = {(int64_t)dc->dim * (dc->text_dim + 1), (int64_t)dc->text_len * dc->dim};
-        cJSON *ad = cJSON_GetObjectItemCaseSensitive(a, "dit"), *bd = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b, "dit"), true);
+        cJSON *ad = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a, "dit"), true);
+        cJSON *bd = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(b, "dit"), true);
         bool missing = false, ok = true;
         for (int i = 0; i < 2; i++) {
             const cJSON *it = cJSON_GetObjectItemCaseSensitive(ad, opt[i]);
@@ -236,6 +237,7 @@ static vg_status ckpt_load(tstate *s, const vg_train_config *c) {
             cJSON_DeleteItemFromObjectCaseSensitive(bd, opt[i]);
         }
         if (!ok || !cJSON_Compare(ad, bd, true)) grow = 0;
+        cJSON_Delete(ad);
         cJSON_Delete(bd);
     }
     for (int i = 0; i < 3 && !diff; i++)
