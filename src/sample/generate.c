@@ -41,6 +41,13 @@ static void frames_put(float *x, const float *src, int64_t C, int64_t F, int64_t
     for (int64_t c = 0; c < C; c++) memcpy(x + (c * F + f0) * HW, src + c * n * HW, sizeof(float) * n * HW);
 }
 
+/* The chunk after `done` frames are made: it starts `ov` frames back (never before 0) and ends
+ * `chunk` frames later or at the clip's end; returns the end, *start gets the start. */
+static int64_t chunk_after(int64_t done, int64_t ov, int64_t chunk, int64_t F, int64_t *start) {
+    *start = done > ov ? done - ov : 0;
+    return *start + chunk < F ? *start + chunk : F;
+}
+
 /* One sampling run over F frames: x holds the seeded noise on entry and the clip on exit.
  * known [C][nk][H][W] (may be NULL): the first nk frames are given. With `clean` (a model
  * trained with known frames) they enter every step as they are, at timestep 0; otherwise they
@@ -87,8 +94,7 @@ static vg_status denoise(const vg_model *m, const vg_gen_params *p, const float 
         vg_solver_step(sol, i, x, v);
         if (progress) progress(pctx, pass * p->steps + i + 1, npass * p->steps, now_s() - t1);
     }
-    for (int64_t ch = 0; ch < C && known; ch++) /* the known frames come out exactly as given */
-        for (int64_t f = 0; f < nk; f++) memcpy(x + (ch * F + f) * HW, known + (ch * nk + f) * HW, sizeof(float) * HW);
+    if (known) frames_put(x, known, C, F, HW, 0, nk); /* the known frames come out exactly as given */
 out:
     vg_solver_free(sol);
     vg_dit_acts_free(acts);
@@ -132,10 +138,7 @@ vg_status vg_generate(const vg_model *m, const vg_gen_params *p, uint8_t *out, c
     if (p->chunk > 0 && p->chunk < F && (nk > 0 || anchor)) {
         npass = anchor ? 1 : 0;
         const int64_t ov = p->chunk_overlap;
-        for (int64_t done = anchor ? 1 : nk; done < F; npass++) {
-            int64_t s = done > ov ? done - ov : 0;
-            done = s + p->chunk < F ? s + p->chunk : F;
-        }
+        for (int64_t done = anchor ? 1 : nk, s; done < F; npass++) done = chunk_after(done, ov, p->chunk, F, &s);
     }
     if (anchor) { /* the first frame alone, as an image (its own noise: frame 0 of the clip's) */
         nk = 1;
@@ -153,7 +156,7 @@ vg_status vg_generate(const vg_model *m, const vg_gen_params *p, uint8_t *out, c
         float *xc = malloc(sizeof(float) * C * p->chunk * HW), *kc = malloc(sizeof(float) * C * p->chunk * HW);
         if (!xc || !kc) { free(xc); free(kc); st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
         for (int64_t done = nk; done < F && !st; pass++) {
-            int64_t s = done > ov ? done - ov : 0, e = s + p->chunk < F ? s + p->chunk : F, k = done - s;
+            int64_t s, e = chunk_after(done, ov, p->chunk, F, &s), k = done - s;
             frames_get(kc, x, C, F, HW, s, k);
             frames_get(xc, x, C, F, HW, s, e - s); /* the known frames, then the new frames' noise */
             st = denoise(m, p, ctx, B, xc, e - s, p->window, kc, k, m->known_frames, pass, npass, progress, pctx, t1);
