@@ -71,6 +71,13 @@ float vg_shape_diameter(int size);
  *  - standing still: centre fixed. */
 void vg_shape_geometry(const vg_shape_spec *s, int t, int h, int w, float *cx, float *cy,
                        float *half_w, float *half_h);
+/* Is the point (dx, dy), in pixels from the centre of the bounding box, inside shape `shape`
+ * (0 ball, 1 square, 2 triangle) of diameter d pixels? The renderer's own test. */
+bool vg_shape_inside(int shape, float dx, float dy, float d);
+/* Area of a shape of diameter 1 (ball pi/4, square 0.7744, triangle 0.5727); its centroid
+ * lies vg_shape_centroid_dy(shape) * d below the centre of its box (triangle hh/3, else 0). */
+double vg_shape_area_frac(int shape);
+float vg_shape_centroid_dy(int shape);
 /* Exact area of the object in pixels (d and shape above) for an H x W frame. */
 double vg_shape_area_px(const vg_shape_spec *s, int h, int w);
 /* Lighting factor of frame t of an F-frame clip: 1 (none), 1 -> 0.45 (darker),

@@ -113,11 +113,7 @@ void vg_shape_geometry(const vg_shape_spec *s, int t, int h, int w, float *cx, f
 
 double vg_shape_area_px(const vg_shape_spec *s, int h, int w) {
     double m = h < w ? h : w, d = vg_shape_diameter(s->size) * m;
-    float hw, hh;
-    shape_half(s->shape, &hw, &hh);
-    if (s->shape == 0) return 3.14159265358979 * 0.25 * d * d;
-    if (s->shape == 1) return 4.0 * hw * hh * d * d;
-    return 2.0 * hw * hh * d * d;
+    return vg_shape_area_frac(s->shape) * d * d;
 }
 
 float vg_shape_light(const vg_shape_spec *s, int t, int frames) {
@@ -373,6 +369,25 @@ static inline bool inside(int shape, float dx, float dy, float hw, float hh) {
     if (shape == 1) return fabsf(dx) <= hw && fabsf(dy) <= hh;
     /* apex up at (0, -hh), base from (-hw, hh) to (hw, hh) */
     return dy <= hh && fabsf(dx) * (2.f * hh) <= hw * (dy + hh);
+}
+
+bool vg_shape_inside(int shape, float dx, float dy, float d) {
+    float hw, hh;
+    shape_half(shape, &hw, &hh);
+    return inside(shape, dx, dy, hw * d, hh * d);
+}
+
+double vg_shape_area_frac(int shape) {
+    float hw, hh;
+    shape_half(shape, &hw, &hh);
+    if (shape == 0) return 3.14159265358979 * 0.25;
+    return (shape == 1 ? 4.0 : 2.0) * hw * hh;
+}
+
+float vg_shape_centroid_dy(int shape) {
+    float hw, hh;
+    shape_half(shape, &hw, &hh);
+    return shape == 2 ? hh / 3.f : 0.f;
 }
 
 vg_status vg_shape_render_u8(uint8_t *rgb, const vg_shape_spec *s, int frames, int h, int w) {

@@ -4,6 +4,7 @@
 # (defaults models/default, /tmp/vidgen-eval, 2). Writes OUT/<set>/ (clips + batch.json) and
 # OUT/<set>.json (vidgen score --json); the 120-frame sets are also scored on their first and
 # last 30 frames (OUT/<set>_first30, _last30). Then: python3 tools/eval/table.py OUT
+# SCORE_ONLY=1 scores the clips already in OUT again (after a change to vidgen score).
 set -e
 MODEL=${1:-models/default}
 OUT=${2:-/tmp/vidgen-eval}
@@ -11,7 +12,9 @@ T=${3:-2}
 V=${VIDGEN:-build/vidgen}
 mkdir -p "$OUT"
 for s in w2_f16 w2_f30 w0_f16 w0_f30 w2_f60 w2_f120 w0_f120; do
-  "$V" batch "tools/eval/$s.jsonl" --model "$MODEL" --out "$OUT/$s" -t "$T" -q > "$OUT/$s.batch.txt"
+  if [ -z "$SCORE_ONLY" ]; then
+    "$V" batch "tools/eval/$s.jsonl" --model "$MODEL" --out "$OUT/$s" -t "$T" -q > "$OUT/$s.batch.txt"
+  fi
   "$V" score "$OUT/$s" --json "$OUT/$s.json" > "$OUT/$s.score.txt"
 done
 for s in w2_f120 w0_f120; do
