@@ -107,7 +107,8 @@ static void gelu_bwd1(float *dx, const float *dout, const float *x, int64_t i0, 
  * 8-lane code (level >= 2) up to its last multiple of 8, then the scalar code. */
 enum { GELU_BLK = 4096 };
 
-void vg_gelu_tanh(float *out, const float *x, int64_t n) {
+/* Forward (dout NULL: y = gelu(x)) or backward (y = dx += dout * gelu'(x)) over n elements. */
+static void gelu_run(float *y, const float *dout, const float *x, int64_t n) {
     const int64_t nb = (n + GELU_BLK - 1) / GELU_BLK;
 #ifdef HAVE_GELU8
     const bool v8 = vg_cpu_level() >= 2;
@@ -118,30 +119,21 @@ void vg_gelu_tanh(float *out, const float *x, int64_t n) {
     for (int64_t b = 0; b < nb; b++) {
         int64_t i0 = b * GELU_BLK, i1 = i0 + GELU_BLK < n ? i0 + GELU_BLK : n, m = i0;
 #ifdef HAVE_GELU8
-        if (v8) { m = i0 + (i1 - i0) / 8 * 8; gelu_fwd8(out + i0, x + i0, m - i0); }
+        if (v8) {
+            m = i0 + (i1 - i0) / 8 * 8;
+            if (dout) gelu_bwd8(y + i0, dout + i0, x + i0, m - i0);
+            else gelu_fwd8(y + i0, x + i0, m - i0);
+        }
 #endif
-        gelu_fwd1(out, x, m, i1);
+        if (dout) gelu_bwd1(y, dout, x, m, i1);
+        else gelu_fwd1(y, x, m, i1);
     }
     (void)v8;
 }
 
-void vg_gelu_tanh_bwd(float *dx, const float *dout, const float *x, int64_t n) {
-    const int64_t nb = (n + GELU_BLK - 1) / GELU_BLK;
-#ifdef HAVE_GELU8
-    const bool v8 = vg_cpu_level() >= 2;
-#else
-    const bool v8 = false;
-#endif
-    #pragma omp parallel for schedule(static) if (n > VG_PAR_MIN)
-    for (int64_t b = 0; b < nb; b++) {
-        int64_t i0 = b * GELU_BLK, i1 = i0 + GELU_BLK < n ? i0 + GELU_BLK : n, m = i0;
-#ifdef HAVE_GELU8
-        if (v8) { m = i0 + (i1 - i0) / 8 * 8; gelu_bwd8(dx + i0, dout + i0, x + i0, m - i0); }
-#endif
-        gelu_bwd1(dx, dout, x, m, i1);
-    }
-    (void)v8;
-}
+void vg_gelu_tanh(float *out, const float *x, int64_t n) { gelu_run(out, NULL, x, n); }
+
+void vg_gelu_tanh_bwd(float *dx, const float *dout, const float *x, int64_t n) { gelu_run(dx, dout, x, n); }
 
 void vg_silu(float *out, const float *x, int64_t n) {
     #pragma omp parallel for schedule(static) if (n > VG_PAR_MIN)
