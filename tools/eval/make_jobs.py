@@ -6,7 +6,10 @@ plus 10 that contain the model's held-out combinations (2 each), each with a fix
 Files: tools/eval/shapes.jsonl (the 40 prompts, no settings) and one job file per setting:
 w2_f16, w2_f30, w0_f16, w0_f30 (window 2 = the model's, window 0 = flipbook), and w2_f60,
 w2_f120, w0_f120 on the first 10 prompts (clips longer than the 8 training frames); and
-mnist_w2_f30 / mnist_w0_f30: 20 Moving MNIST captions for the MNIST model."""
+mnist_w2_f30 / mnist_w0_f30: 20 Moving MNIST captions for the MNIST model.
+tune_w2_f16: 40 other prompts and seeds (random.Random(7), seeds 1001-1040, same mix), for
+choosing sampler settings (guidance, steps, chunk overlap) without looking at the evaluation
+set, so that the evaluation's figures are not tuned to its own prompts."""
 import json, random
 
 OBJ = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white"]
@@ -57,6 +60,15 @@ def main():
             f.write(json.dumps({"defaults": {"frames": frames, "temporal_window": win}}) + "\n")
             for j in jobs[:n]:
                 f.write(json.dumps(j) + "\n")
+    rt = random.Random(7)
+    tprompts = [prompt(rt) for _ in range(30)]
+    for h in HELD:
+        for _ in range(2):
+            tprompts.append(prompt(rt, *h))
+    with open("tools/eval/tune_w2_f16.jsonl", "w") as f:
+        f.write(json.dumps({"defaults": {"frames": 16, "temporal_window": 2}}) + "\n")
+        for i, p in enumerate(tprompts):
+            f.write(json.dumps({"name": f"t{i + 1:02d}", "prompt": p, "seed": 1001 + i}) + "\n")
 
 
 if __name__ == "__main__":
