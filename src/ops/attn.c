@@ -147,9 +147,9 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
 #define TGT __attribute__((target("avx2,fma")))
 #define VEC __m256
 #define W 8
-#define KR 2
+#define KR 3
 #define QV 4
-#define PR 4
+#define PR 6
 #define HVMAX 2
 #define V_ZERO() _mm256_setzero_ps()
 #define V_LD(p) _mm256_loadu_ps(p)
