@@ -30,12 +30,18 @@ def prompt(r, colour=None, shape=None, motion=None, bg=None):
     return f"a {r.choice(SIZES)} {colour} {shape} {motion} on a {bg} background{r.choice(LIGHT)}"
 
 
-def main():
-    r = random.Random(2026)
+def prompt_set(r):
+    """30 prompts from the whole vocabulary, then 2 with each held-out combination."""
     prompts = [prompt(r) for _ in range(30)]
     for h in HELD:
         for _ in range(2):
             prompts.append(prompt(r, *h))
+    return prompts
+
+
+def main():
+    r = random.Random(2026)
+    prompts = prompt_set(r)
     jobs = [{"name": f"p{i + 1:02d}", "prompt": p, "seed": i + 1} for i, p in enumerate(prompts)]
     with open("tools/eval/shapes.jsonl", "w") as f:
         for j in jobs:
@@ -60,11 +66,7 @@ def main():
             f.write(json.dumps({"defaults": {"frames": frames, "temporal_window": win}}) + "\n")
             for j in jobs[:n]:
                 f.write(json.dumps(j) + "\n")
-    rt = random.Random(7)
-    tprompts = [prompt(rt) for _ in range(30)]
-    for h in HELD:
-        for _ in range(2):
-            tprompts.append(prompt(rt, *h))
+    tprompts = prompt_set(random.Random(7))
     with open("tools/eval/tune_w2_f16.jsonl", "w") as f:
         f.write(json.dumps({"defaults": {"frames": 16, "temporal_window": 2}}) + "\n")
         for i, p in enumerate(tprompts):
