@@ -128,6 +128,27 @@ VG_TEST(train_config_errors) {
     CHECK(vg_train_config_parse(&c, "{\"model\": {}, \"lr\": -1}", "t.json") == VG_ERR_FORMAT);
 }
 
+/* The schedule: linear warmup, cosine from lr to lr * min_lr_frac at steps; cosine_from starts
+ * a second cosine at that step (from lr again) and leaves the steps before it alone. */
+VG_TEST(train_lr_schedule_and_restart) {
+    vg_train_config a, b;
+    CHECK_OK(vg_train_config_parse(&a, "{\"model\": {}, \"lr\": 0.001, \"warmup\": 10, \"steps\": 110, \"min_lr_frac\": 0.1}", "t"));
+    CHECK_OK(vg_train_config_parse(&b, "{\"model\": {}, \"lr\": 0.001, \"warmup\": 10, \"steps\": 110, \"min_lr_frac\": 0.1, \"cosine_from\": 60}", "t"));
+    CHECK(fabs(vg_train_lr(&a, 0) - 1e-4) < 1e-12);
+    CHECK(fabs(vg_train_lr(&a, 10) - 1e-3) < 1e-12);
+    CHECK(fabs(vg_train_lr(&a, 60) - 0.55e-3) < 1e-12);  /* half way: the mean of lr and its floor */
+    CHECK(fabs(vg_train_lr(&a, 110) - 1e-4) < 1e-12);
+    CHECK(fabs(vg_train_lr(&a, 500) - 1e-4) < 1e-12);
+    for (int s = 0; s < 60; s++) CHECK(vg_train_lr(&a, s) == vg_train_lr(&b, s));
+    CHECK(fabs(vg_train_lr(&b, 60) - 1e-3) < 1e-12);
+    CHECK(fabs(vg_train_lr(&b, 85) - 0.55e-3) < 1e-12);
+    CHECK(fabs(vg_train_lr(&b, 110) - 1e-4) < 1e-12);
+    vg_train_config_free(&a);
+    vg_train_config_free(&b);
+    CHECK(vg_train_config_parse(&a, "{\"model\": {}, \"steps\": 100, \"cosine_from\": 100}", "t.json") == VG_ERR_FORMAT);
+    CHECK(strstr(vg_last_error(), "cosine_from"));
+}
+
 /* Known frames: on video steps a share prefix_frac of samples get a clean prefix of 1..frames/2
  * frames (sigma 0) and one shared sigma after it; image steps never do. */
 VG_TEST(train_frame_sigmas_known_prefix) {

@@ -15,6 +15,7 @@ typedef struct {
     char out[1024];          /* run folder: ckpt.safetensors, log.jsonl, model/ */
     char **held_out; int n_held_out;
     int size, frames, batch, steps, warmup, ckpt_every, log_every;
+    int cosine_from; /* > 0: the cosine schedule starts again at this step (fine-tuning) */
     double lr, min_lr_frac, weight_decay, beta1, beta2, grad_clip, ema, image_frac, text_drop, flow_shift;
     uint64_t seed;
     double prefix_frac;      /* share of video samples whose first k frames are given clean (timestep 0,
@@ -40,6 +41,10 @@ typedef void (*vg_train_log_fn)(void *ctx, const vg_train_log *l);
  * c->steps entries) receives the loss of each step run. */
 vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_log_fn log, void *lctx,
                        double *losses);
+
+/* Learning rate at a step: warmup, then cosine to lr * min_lr_frac at steps (restarted at
+ * cosine_from when set). */
+double vg_train_lr(const vg_train_config *c, int64_t step);
 
 /* The pieces of one training step, exposed for tests. Every draw is a pure function of
  * (c->seed, step, b). Image step: the whole batch is trained as single frames (window 0), a

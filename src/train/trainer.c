@@ -55,7 +55,7 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     static const char *known[] = {"model", "data", "out", "held_out", "size", "frames", "batch", "steps", "warmup",
                                   "ckpt_every", "log_every", "lr", "min_lr_frac", "weight_decay", "beta1", "beta2",
                                   "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32",
-                                  "prefix_frac", "prefix_max", "comment"};
+                                  "prefix_frac", "prefix_max", "cosine_from", "comment"};
     for (cJSON *it = o->child; it; it = it->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(it->string, known[i]) == 0;
@@ -92,12 +92,13 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
 #define DBL(k, lo, hi, f) v = c->f; if ((st = jnum(o, k, lo, hi, &v, what))) goto out; c->f = v
     INT("size", 4, 1024, size); INT("frames", 1, 1024, frames); INT("batch", 1, 1024, batch);
     INT("steps", 1, 100000000, steps); INT("warmup", 0, 100000000, warmup); INT("ckpt_every", 1, 100000000, ckpt_every);
-    INT("log_every", 1, 100000000, log_every);
+    INT("log_every", 1, 100000000, log_every); INT("cosine_from", 0, 100000000, cosine_from);
     DBL("lr", 0, 1, lr); DBL("min_lr_frac", 0, 1, min_lr_frac); DBL("weight_decay", 0, 10, weight_decay);
     DBL("beta1", 0, 0.99999, beta1); DBL("beta2", 0, 0.999999, beta2); DBL("grad_clip", 0, 1e9, grad_clip);
     DBL("ema", 0, 0.999999, ema); DBL("image_frac", 0, 1, image_frac); DBL("text_drop", 0, 1, text_drop);
     DBL("flow_shift", 0.01, 100, flow_shift); DBL("max_minutes", 0, 1e7, max_minutes);
     DBL("prefix_frac", 0, 1, prefix_frac); INT("prefix_max", 0, 1024, prefix_max);
+    if (c->cosine_from && c->cosine_from >= c->steps) { st = vg_fail(VG_ERR_FORMAT, "%s: \"cosine_from\" %d must be below \"steps\" %d", what, c->cosine_from, c->steps); goto out; }
     if (c->prefix_max >= c->frames) { st = vg_fail(VG_ERR_FORMAT, "%s: \"prefix_max\" %d must be below \"frames\" %d", what, c->prefix_max, c->frames); goto out; }
     v = 0; if ((st = jnum(o, "seed", 0, 9007199254740992.0, &v, what))) goto out; c->seed = (uint64_t)v;
 #undef INT
@@ -291,9 +292,12 @@ static vg_status export_model(tstate *s, const vg_train_config *c) {
 
 /* ---------------------------------------------------------------- the loop */
 
-static double lr_at(const vg_train_config *c, int64_t step) {
+/* Linear warmup, then a cosine from lr down to lr * min_lr_frac at `steps`. cosine_from > 0
+ * starts the cosine again at that step (a fine-tune that continues a finished run). */
+double vg_train_lr(const vg_train_config *c, int64_t step) {
     if (step < c->warmup) return c->lr * (double)(step + 1) / c->warmup;
-    double p = c->steps > c->warmup ? (double)(step - c->warmup) / (c->steps - c->warmup) : 1.0;
+    const int64_t s0 = c->cosine_from > c->warmup && step >= c->cosine_from ? c->cosine_from : c->warmup;
+    double p = c->steps > s0 ? (double)(step - s0) / (c->steps - s0) : 1.0;
     if (p > 1) p = 1;
     return c->lr * (c->min_lr_frac + (1 - c->min_lr_frac) * 0.5 * (1 + cos(M_PI * p)));
 }
@@ -515,7 +519,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         }
         gn = sqrt(gn);
         double scale = (c->grad_clip > 0 && gn > c->grad_clip) ? c->grad_clip / gn : 1.0;
-        double lr = lr_at(c, step), b1 = c->beta1, b2 = c->beta2;
+        double lr = vg_train_lr(c, step), b1 = c->beta1, b2 = c->beta2;
         double bc1 = 1 - pow(b1, (double)(step + 1)), bc2 = 1 - pow(b2, (double)(step + 1));
         double ed = c->ema < (1.0 + step) / (10.0 + step) ? c->ema : (1.0 + step) / (10.0 + step);
         for (int k = 0; k < SEG; k++) {
