@@ -9,7 +9,9 @@ w2_f120, w0_f120 on the first 10 prompts (clips longer than the 8 training frame
 mnist_w2_f30 / mnist_w0_f30: 20 Moving MNIST captions for the MNIST model.
 tune_w2_f16: 40 other prompts and seeds (random.Random(7), seeds 1001-1040, same mix), for
 choosing sampler settings (guidance, steps, chunk overlap) without looking at the evaluation
-set, so that the evaluation's figures are not tuned to its own prompts."""
+set, so that the evaluation's figures are not tuned to its own prompts.
+tune_motion_f16: 16 bouncing and 16 standing-still prompts (random.Random(99), seeds 5001-5032),
+the two motions the default model gets wrong most, for trying sampler settings and checkpoints."""
 import json, random
 
 OBJ = ["red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink", "white"]
@@ -71,6 +73,12 @@ def main():
         f.write(json.dumps({"defaults": {"frames": 16, "temporal_window": 2}}) + "\n")
         for i, p in enumerate(tprompts):
             f.write(json.dumps({"name": f"t{i + 1:02d}", "prompt": p, "seed": 1001 + i}) + "\n")
+    # the two motions the default model gets wrong most, 16 prompts each (random.Random(99))
+    r = random.Random(99)
+    with open("tools/eval/tune_motion_f16.jsonl", "w") as f:
+        f.write(json.dumps({"defaults": {"frames": 16, "temporal_window": 2}}) + "\n")
+        for i, m in enumerate(m for m in ("bouncing", "standing still") for _ in range(16)):
+            f.write(json.dumps({"name": f"b{i + 1:02d}", "prompt": prompt(r, motion=m), "seed": 5001 + i}) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the evaluation tables (markdown) from tools/eval/run.sh's score files.
-Usage: python3 tools/eval/table.py OUT_DIR. Held-out clips are p31..p40 (tools/eval/make_jobs.py)."""
+Usage: python3 tools/eval/table.py OUT_DIR. Held-out clips are p31..p40 (tools/eval/make_jobs.py).
+Tables: the mean of each metric, each attribute right (all clips and held-out), motion by kind."""
 import json, sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/vidgen-eval"
@@ -48,3 +49,20 @@ for s in sets:
         continue
     hs = " / ".join(right(c, a, held) for a in ATTR[:4])
     print(f"| {s} | " + " | ".join(right(c, a) for a in ATTR) + f" | {hs} |")
+print()
+KINDS = {"bouncing": "bouncing", "standing still": "standing still"}
+print("| set | motion right: linear (left/right/up/down) | bouncing | standing still |")
+print("|---|---|---|---|")
+for s in sets:
+    try:
+        c = load(s)["clips"]
+    except OSError:
+        continue
+    ok, n = {}, {}
+    for clip in c:
+        for ch in clip.get("judge", {}).get("checks", []):
+            if ch["what"] == "motion":
+                k = KINDS.get(ch["expected"], "linear")
+                n[k] = n.get(k, 0) + 1
+                ok[k] = ok.get(k, 0) + ch["ok"]
+    print(f"| {s} | " + " | ".join(f"{ok.get(k, 0)}/{n[k]}" if k in n else "-" for k in ("linear", "bouncing", "standing still")) + " |")
