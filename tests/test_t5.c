@@ -247,6 +247,17 @@ static vg_status init_cast(vg_t5 *m, const vg_t5_config *c, float *params, void 
     return VG_OK;
 }
 
+/* vg_t5_forward at CPU level 3 (at most AVX-512) with vdpbf16ps products for bf16 weights off
+ * (0) or on (1, where the CPU has them); the level and the products mode are restored after. */
+static vg_status forward_avx512(float *out, const vg_t5 *m, const int32_t *ids, int64_t n, int products) {
+    vg_cpu_force_level(3);
+    gemm_set_bf16_products(products);
+    vg_status st = vg_t5_forward(out, NULL, m, ids, n);
+    gemm_set_bf16_products(-1);
+    vg_cpu_force_level(0);
+    return st;
+}
+
 VG_TEST(t5_half_weights_in_place) {
     vg_t5_config c = {.vocab = 50, .dim = 32, .dim_attn = 32, .ffn = 40, .heads = 4, .layers = 2,
                       .buckets = 32, .max_dist = 128, .eps = 1e-6f};
@@ -271,22 +282,12 @@ VG_TEST(t5_half_weights_in_place) {
         /* at most AVX-512 (f32 FMA path): same values, same summation order, identical. On AMD
          * CPUs with AVX512_BF16, bf16 weights take vdpbf16ps products by default (activations
          * rounded to bf16): forced off here, then checked on their own below */
-        vg_cpu_force_level(3);
-        gemm_set_bf16_products(0);
-        vg_status fst = vg_t5_forward(o2, NULL, &mh, ids, n);
-        gemm_set_bf16_products(-1);
-        vg_cpu_force_level(0);
-        CHECK_OK(fst);
+        CHECK_OK(forward_avx512(o2, &mh, ids, n, 0));
         CHECK_CLOSE(d ? "bf16 in place" : "f16 in place", o2, o1, n * c.dim, 0, 0);
         if (dts[d] == VG_DTYPE_BF16) {
             /* vdpbf16ps products where the CPU has them: bf16 activations, an error of about
              * 2^-8 of each product, so close, not identical */
-            vg_cpu_force_level(3);
-            gemm_set_bf16_products(1);
-            fst = vg_t5_forward(o2, NULL, &mh, ids, n);
-            gemm_set_bf16_products(-1);
-            vg_cpu_force_level(0);
-            CHECK_OK(fst);
+            CHECK_OK(forward_avx512(o2, &mh, ids, n, 1));
             CHECK_CLOSE("bf16 in place (bf16 products)", o2, o1, n * c.dim, 3e-2, 3e-2);
         }
         /* the default path: AMX tiles (level 4, where present): products to ~2^-16, so close,

@@ -15,13 +15,18 @@ def load(s):
         return json.load(f)
 
 
-def right(clips, what, names=None):
+def motion_kind(expected):
+    return expected if expected in ("bouncing", "standing still") else "linear"
+
+
+def right(clips, what, names=None, kind=None):
+    """'ok/n' of the checks of `what` (of the clips in `names`; of motions of `kind`)."""
     ok = n = 0
     for c in clips:
         if names and c["clip"] not in names:
             continue
         for ch in c.get("judge", {}).get("checks", []):
-            if ch["what"] == what:
+            if ch["what"] == what and (kind is None or motion_kind(ch["expected"]) == kind):
                 n += 1
                 ok += ch["ok"]
     return f"{ok}/{n}" if n else "-"
@@ -50,7 +55,6 @@ for s in sets:
     hs = " / ".join(right(c, a, held) for a in ATTR[:4])
     print(f"| {s} | " + " | ".join(right(c, a) for a in ATTR) + f" | {hs} |")
 print()
-KINDS = {"bouncing": "bouncing", "standing still": "standing still"}
 print("| set | motion right: linear (left/right/up/down) | bouncing | standing still |")
 print("|---|---|---|---|")
 for s in sets:
@@ -58,11 +62,4 @@ for s in sets:
         c = load(s)["clips"]
     except OSError:
         continue
-    ok, n = {}, {}
-    for clip in c:
-        for ch in clip.get("judge", {}).get("checks", []):
-            if ch["what"] == "motion":
-                k = KINDS.get(ch["expected"], "linear")
-                n[k] = n.get(k, 0) + 1
-                ok[k] = ok.get(k, 0) + ch["ok"]
-    print(f"| {s} | " + " | ".join(f"{ok.get(k, 0)}/{n[k]}" if k in n else "-" for k in ("linear", "bouncing", "standing still")) + " |")
+    print(f"| {s} | " + " | ".join(right(c, "motion", kind=k) for k in ("linear", "bouncing", "standing still")) + " |")
