@@ -47,10 +47,10 @@ VG_TEST(st_roundtrip_every_dtype) {
     vg_st_writer *w = vg_st_writer_new();
     CHECK(w);
     /* one tensor per dtype, sizes chosen so that insertion order would misalign the wide ones */
-    static const int64_t shapes[VG_DTYPE_COUNT][3] = {
+    static const int64_t shapes[VG_DTYPE_ST_COUNT][3] = {
         {3, 1, 5}, {7, 1, 1}, {1, 3, 3}, {5, 1, 1}, {3, 1, 1}, {2, 3, 1}, {1, 1, 7}, {1, 1, 3}, {13, 1, 1}, {2, 2, 1}};
-    uint8_t *bufs[VG_DTYPE_COUNT];
-    for (int dt = 0; dt < VG_DTYPE_COUNT; dt++) {
+    uint8_t *bufs[VG_DTYPE_ST_COUNT];
+    for (int dt = 0; dt < VG_DTYPE_ST_COUNT; dt++) {
         size_t nb = vg_dtype_size((vg_dtype)dt) * (size_t)(shapes[dt][0] * shapes[dt][1] * shapes[dt][2]);
         bufs[dt] = malloc(nb);
         for (size_t i = 0; i < nb; i++) bufs[dt][i] = (uint8_t)(i * 37 + (size_t)dt * 11 + 1);
@@ -58,7 +58,7 @@ VG_TEST(st_roundtrip_every_dtype) {
         snprintf(name, sizeof(name), "t.%s", vg_dtype_name((vg_dtype)dt));
         CHECK_OK(vg_st_writer_add(w, name, (vg_dtype)dt, 3, shapes[dt], bufs[dt]));
     }
-    for (int dt = 0; dt < VG_DTYPE_COUNT; dt++) memset(bufs[dt], 0, 1); /* copied at add: later edits don't leak in */
+    for (int dt = 0; dt < VG_DTYPE_ST_COUNT; dt++) memset(bufs[dt], 0, 1); /* copied at add: later edits don't leak in */
     int64_t zshape[2] = {0, 3};
     CHECK_OK(vg_st_writer_add(w, "empty", VG_DTYPE_F32, 2, zshape, NULL));
     float scal = 2.5f;
@@ -84,9 +84,9 @@ VG_TEST(st_roundtrip_every_dtype) {
 
     vg_st_file *f;
     CHECK_OK(vg_st_open(&f, path));
-    CHECK(vg_st_count(f) == VG_DTYPE_COUNT + 4);
+    CHECK(vg_st_count(f) == VG_DTYPE_ST_COUNT + 4);
     CHECK(strcmp(vg_st_path(f), path) == 0);
-    for (int dt = 0; dt < VG_DTYPE_COUNT; dt++) {
+    for (int dt = 0; dt < VG_DTYPE_ST_COUNT; dt++) {
         char name[64];
         snprintf(name, sizeof(name), "t.%s", vg_dtype_name((vg_dtype)dt));
         const vg_tensor *t = vg_st_get(f, name);
@@ -178,7 +178,7 @@ VG_TEST(st_writer_refuses_bad_input) {
     CHECK(vg_st_writer_add(w, "__metadata__", VG_DTYPE_F32, 1, s, x) == VG_ERR_ARG);
     CHECK(vg_st_writer_add(w, "", VG_DTYPE_F32, 1, s, x) == VG_ERR_ARG);
     CHECK(vg_st_writer_add(w, "b", VG_DTYPE_F32, 1, neg, x) == VG_ERR_ARG);
-    CHECK(vg_st_writer_add(w, "b", VG_DTYPE_COUNT, 1, s, x) == VG_ERR_ARG);
+    CHECK(vg_st_writer_add(w, "b", VG_DTYPE_ST_COUNT, 1, s, x) == VG_ERR_ARG);
     CHECK(vg_st_writer_add(w, "b", VG_DTYPE_F32, VG_MAX_DIMS + 1, s, x) == VG_ERR_ARG);
     CHECK(vg_st_writer_add(w, "b", VG_DTYPE_F32, 1, s, NULL) == VG_ERR_ARG);
     CHECK(vg_st_writer_add_f32(w, "b", VG_DTYPE_I32, 1, s, x) == VG_ERR_ARG);

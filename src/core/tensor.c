@@ -1,21 +1,46 @@
 /* tensor.c - dtype table and f16/bf16 <-> f32 conversions (round to nearest even). */
 #include <stdio.h>
+#include <strings.h>
 #include "vidgen/tensor.h"
 
-static const struct { const char *name; size_t size; } g_dt[VG_DTYPE_COUNT] = {
+static const struct { const char *name; size_t size; int64_t block; size_t bbytes; } g_dt[VG_DTYPE_COUNT] = {
     [VG_DTYPE_F32] = {"F32", 4}, [VG_DTYPE_F16] = {"F16", 2}, [VG_DTYPE_BF16] = {"BF16", 2},
     [VG_DTYPE_F64] = {"F64", 8}, [VG_DTYPE_I64] = {"I64", 8}, [VG_DTYPE_I32] = {"I32", 4},
     [VG_DTYPE_I16] = {"I16", 2}, [VG_DTYPE_I8] = {"I8", 1}, [VG_DTYPE_U8] = {"U8", 1},
     [VG_DTYPE_BOOL] = {"BOOL", 1},
+    [VG_DTYPE_Q4_0] = {"Q4_0", 0, 32, 18},   [VG_DTYPE_Q4_1] = {"Q4_1", 0, 32, 20},
+    [VG_DTYPE_Q5_0] = {"Q5_0", 0, 32, 22},   [VG_DTYPE_Q5_1] = {"Q5_1", 0, 32, 24},
+    [VG_DTYPE_Q8_0] = {"Q8_0", 0, 32, 34},   [VG_DTYPE_Q2_K] = {"Q2_K", 0, 256, 84},
+    [VG_DTYPE_Q3_K] = {"Q3_K", 0, 256, 110}, [VG_DTYPE_Q4_K] = {"Q4_K", 0, 256, 144},
+    [VG_DTYPE_Q5_K] = {"Q5_K", 0, 256, 176}, [VG_DTYPE_Q6_K] = {"Q6_K", 0, 256, 210},
 };
 
 size_t vg_dtype_size(vg_dtype t) { return (unsigned)t < VG_DTYPE_COUNT ? g_dt[t].size : 0; }
 const char *vg_dtype_name(vg_dtype t) { return (unsigned)t < VG_DTYPE_COUNT ? g_dt[t].name : "?"; }
 
 bool vg_dtype_from_name(const char *s, vg_dtype *out) {
-    for (int i = 0; i < VG_DTYPE_COUNT; i++)
+    for (int i = 0; i < VG_DTYPE_ST_COUNT; i++)
         if (strcmp(s, g_dt[i].name) == 0) { *out = (vg_dtype)i; return true; }
     return false;
+}
+
+bool vg_dtype_from_any_name(const char *s, vg_dtype *out) {
+    for (int i = 0; i < VG_DTYPE_COUNT; i++)
+        if (strcasecmp(s, g_dt[i].name) == 0) { *out = (vg_dtype)i; return true; }
+    return false;
+}
+
+int64_t vg_dtype_block(vg_dtype t) {
+    return (unsigned)t < VG_DTYPE_COUNT ? (g_dt[t].block ? g_dt[t].block : 1) : 0;
+}
+size_t vg_dtype_block_bytes(vg_dtype t) {
+    return (unsigned)t < VG_DTYPE_COUNT ? (g_dt[t].block ? g_dt[t].bbytes : g_dt[t].size) : 0;
+}
+int64_t vg_dtype_row_bytes(vg_dtype t, int64_t n) {
+    int64_t b = vg_dtype_block(t), bb = (int64_t)vg_dtype_block_bytes(t);
+    if (b <= 0 || bb <= 0 || n < 0 || n % b) return -1;
+    if (n / b > INT64_MAX / bb) return -1;
+    return n / b * bb;
 }
 
 int64_t vg_tensor_numel(const vg_tensor *t) {

@@ -479,7 +479,7 @@ static vg_status writer_push(vg_st_writer *w, const char *name, vg_dtype dt, int
     if (!w || !name) return vg_fail(VG_ERR_ARG, "vg_st_writer_add: NULL writer or name");
     if (!*name || strcmp(name, "__metadata__") == 0)
         return vg_fail(VG_ERR_ARG, "vg_st_writer_add: invalid tensor name '%s'", name);
-    if ((unsigned)dt >= VG_DTYPE_COUNT) return vg_fail(VG_ERR_ARG, "vg_st_writer_add: '%s': bad dtype %d", name, (int)dt);
+    if ((unsigned)dt >= VG_DTYPE_ST_COUNT) return vg_fail(VG_ERR_ARG, "vg_st_writer_add: '%s': bad dtype %d", name, (int)dt);
     if (ndim < 0 || ndim > VG_MAX_DIMS || (ndim > 0 && !shape))
         return vg_fail(VG_ERR_ARG, "vg_st_writer_add: '%s': ndim %d outside 0..%d", name, ndim, VG_MAX_DIMS);
     uint64_t nb;

@@ -1,0 +1,45 @@
+/* quant.h - ggml's block-quantized weight types: layouts, dequantization, the reference
+ * quantizers (for `vidgen convert` and `--type`), and matrix products on quantized weights.
+ *
+ * Layouts are ggml's, byte for byte (little-endian, packed, no padding), so GGUF tensor data is
+ * used in place from the mapping. d/m/dmin are IEEE half (vg_f16_to_f32). A row of n elements is
+ * n / 32 blocks (Q4_0 .. Q8_0) or n / 256 blocks (the K-quants); rows never share a block.
+ *
+ * Products: vg_matmul_nt (gemm.h) takes these types as its weight type and comes here: the weight
+ * stays quantized, each activation row is quantized per block to int8 on the fly (Q8_0-style
+ * blocks of 32 for the 32-element types, Q8_K-style blocks of 256 with per-16 sums for the
+ * K-quants), and the integer dot products run on AVX-512 VNNI / AVX-VNNI / AVX2 / scalar. */
+#ifndef VIDGEN_QUANT_H
+#define VIDGEN_QUANT_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "vidgen/tensor.h"
+
+#define VG_QK 32   /* elements per block, Q4_0 .. Q8_0 */
+#define VG_QK_K 256 /* elements per super-block, K-quants */
+
+typedef struct { uint16_t d; uint8_t qs[VG_QK / 2]; } vg_block_q4_0;                 /* 18 B */
+typedef struct { uint16_t d, m; uint8_t qs[VG_QK / 2]; } vg_block_q4_1;              /* 20 B */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[VG_QK / 2]; } vg_block_q5_0;  /* 22 B */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[VG_QK / 2]; } vg_block_q5_1; /* 24 B */
+typedef struct { uint16_t d; int8_t qs[VG_QK]; } vg_block_q8_0;                      /* 34 B */
+typedef struct { uint8_t scales[VG_QK_K / 16]; uint8_t qs[VG_QK_K / 4]; uint16_t d, dmin; } vg_block_q2_K; /* 84 B */
+typedef struct { uint8_t hmask[VG_QK_K / 8]; uint8_t qs[VG_QK_K / 4]; uint8_t scales[12]; uint16_t d; } vg_block_q3_K; /* 110 B */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[VG_QK_K / 2]; } vg_block_q4_K; /* 144 B */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[VG_QK_K / 8]; uint8_t qs[VG_QK_K / 2]; } vg_block_q5_K; /* 176 B */
+typedef struct { uint8_t ql[VG_QK_K / 2]; uint8_t qh[VG_QK_K / 4]; int8_t scales[VG_QK_K / 16]; uint16_t d; } vg_block_q6_K; /* 210 B */
+/* Activation blocks (internal to the products, never in files). */
+typedef struct { float d; float s; int8_t qs[VG_QK]; } vg_block_q8a;                 /* d scale, s = d * sum(qs) */
+typedef struct { float d; int8_t qs[VG_QK_K]; int16_t bsums[VG_QK_K / 16]; } vg_block_q8_K;
+
+/* Dequantize n elements (n a multiple of vg_dtype_block(t)) of any type (F32/F16/BF16 too).
+ * _ref: plain scalar C, bit-exact with ggml's dequantize_row_*; the fast version gives the same
+ * bits. */
+void vg_dequant_row(vg_dtype t, const void *src, float *dst, int64_t n);
+void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n);
+
+/* ggml's reference quantizer (quantize_row_*_ref, no importance matrix) for one row of n
+ * elements, n a multiple of the block. */
+void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
+
+#endif
