@@ -194,12 +194,20 @@ bool gemm_bf16_products(void) {
 static bool g_f32_amx;
 bool vg_gemm_f32_amx(bool on) { bool was = g_f32_amx; g_f32_amx = on; return was; }
 
+static bool g_bf16_ops;
+bool vg_gemm_bf16_available(void) {
+    return vg_cpu_level() >= 3 && vg_cpu()->avx512bf16 && gemm_path_avx512_bf16() != NULL;
+}
+bool vg_gemm_bf16(bool on) { bool was = g_bf16_ops; g_bf16_ops = on; return was; }
+
 /* The path for this level and weight dtype. */
 static const gemm_path *pick(vg_dtype ydt) {
     int lvl = vg_cpu_level();
     const gemm_path *p = NULL;
     if (lvl >= 4 && (ydt != VG_DTYPE_F32 || g_f32_amx)) p = gemm_path_amx(ydt);
     if (!p && ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
+    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16) && vg_gemm_bf16_available())
+        p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();
     return p ? p : &path_scalar;
