@@ -210,13 +210,18 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     sig = malloc(sizeof(float) * (size_t)(p->steps + 1)); ts = malloc(sizeof(int64_t) * (size_t)p->steps);
     if (!x || !vc || !vu || !sig || !ts) { st = vg_fail(VG_ERR_OOM, "out of memory for the latents"); goto out; }
     vg_schedule_wan(sig, ts, p->steps, p->flow_shift);
+    /* a given schedule, and the DMD sampler, feed the model the float 1000 sigma (as the distilled
+     * models' samplers do); Wan's own schedule feeds the integer timestep of the official table */
+    const bool float_t = p->sigmas || p->sampler == VG_SAMPLER_DMD;
+    if (p->sigmas) memcpy(sig, p->sigmas, sizeof(float) * (size_t)(p->steps + 1));
     if ((st = vg_solver_new(&sol, p->sampler, sig, p->steps, n))) goto out;
+    vg_solver_set_seed(sol, p->seed);
     vg_clip_noise(x, Z, T, h, w, p->seed); /* Philox, per latent frame (not the official CUDA stream) */
     s.load_s = now_s() - t1;
     t2 = now_s();
     for (int i = 0; i < p->steps; i++) {
         double ts0 = now_s();
-        float tt = (float)ts[i]; /* the integer timestep, as the official sampler passes it */
+        float tt = float_t ? (float)(1000.0 * sig[i]) : (float)ts[i];
         if ((st = vg_dit_forward(&dit, acts, vc, x, &tt, ctx, 1, T, h, w, p->window, 0, NULL))) goto out;
         if (cfg_on) {
             if ((st = vg_dit_forward(&dit, acts, vu, x, &tt, ctx + L * Dt, 1, T, h, w, p->window, 0, NULL))) goto out;
