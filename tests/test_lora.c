@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "test.h"
+#include "vidgen/io.h"
 #include "vidgen/lora.h"
 #include "vidgen/rng.h"
 #include "vidgen/safetensors.h"
@@ -334,4 +335,65 @@ VG_TEST(lora_module_dit_equals_merged_weights) {
     int rc = vg_test_sh(&out, "%s module vae-decode --weights %s --input %s --output %s --lora %s 2>&1", bin(), wp, io, o3, lp);
     CHECKF(rc == 1 && out && strstr(out, "--lora is for the dit module"), "rc %d: %s", rc, out ? out : "");
     free(out);
+}
+
+/* vidgen's own models take --lora too (models/tiny): a LoRA whose up matrix is zero leaves every
+ * frame as it was; a real one changes them; in a batch, a job with "loras" renders exactly what
+ * the single run with --lora renders, and the job without it what the plain run renders. */
+/* same pixels (the PNGs' tEXt parameters name the LoRAs, so files differ) */
+static bool same_png(const char *d, const char *a, const char *b, int f) {
+    char pa[700], pb[700];
+    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
+    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
+    uint8_t *x = NULL, *y = NULL;
+    int w1, h1, w2, h2;
+    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
+              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
+    free(x);
+    free(y);
+    return ok;
+}
+
+VG_TEST(lora_own_model_generate_and_batch) {
+    if (access("models/tiny/config.json", R_OK) != 0) { printf("  skip: models/tiny absent\n"); return; }
+    const char *d = vg_test_tmpdir();
+    char lz[600], lr[600], jobs[600];
+    snprintf(lz, sizeof(lz), "%s/tiny_zero.safetensors", d);
+    snprintf(lr, sizeof(lr), "%s/tiny_real.safetensors", d);
+    snprintf(jobs, sizeof(jobs), "%s/lora_jobs.jsonl", d);
+    float a[2 * 32], b[32 * 2], z[32 * 2] = {0};
+    fill(a, 64, 101, 0.5f); fill(b, 64, 102, 0.5f);
+    const int64_t sa[2] = {2, 32}, sb[2] = {32, 2};
+    for (int k = 0; k < 2; k++) {
+        vg_st_writer *w = vg_st_writer_new();
+        CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.self_attn.q.lora_A.weight", VG_DTYPE_F32, 2, sa, a));
+        CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.self_attn.q.lora_B.weight", VG_DTYPE_F32, 2, sb, k ? b : z));
+        CHECK_OK(vg_st_writer_save(w, k ? lr : lz));
+        vg_st_writer_free(w);
+    }
+#define TG "--model models/tiny -p 'a big red ball moving right on a blue background' --frames 5 --steps 2 --seed 1 -q -t 1"
+    CHECK(vg_test_sh(NULL, "%s " TG " --out %s/t_plain", bin(), d) == 0);
+    CHECK(vg_test_sh(NULL, "%s " TG " --lora %s --out %s/t_zero", bin(), lz, d) == 0);
+    CHECK(vg_test_sh(NULL, "%s " TG " --lora %s:0.7 --out %s/t_real", bin(), lr, d) == 0);
+    for (int f = 1; f <= 5; f++)
+        CHECKF(same_png(d, "t_plain", "t_zero", f), "zero LoRA changed frame %d", f);
+    CHECK(!same_png(d, "t_plain", "t_real", 3));
+    char txt[2000];
+    snprintf(txt, sizeof(txt),
+             "{\"defaults\": {\"steps\": 2, \"frames\": 5}}\n"
+             "{\"name\": \"l\", \"prompt\": \"a big red ball moving right on a blue background\", \"seed\": 1, \"loras\": [{\"path\": \"%s\", \"scale\": 0.7}]}\n"
+             "{\"name\": \"p\", \"prompt\": \"a big red ball moving right on a blue background\", \"seed\": 1}\n", lr);
+    CHECK_OK(vg_file_write_atomic(jobs, txt, strlen(txt)));
+    char *o = NULL;
+    int rc = vg_test_sh(&o, "%s batch %s --out %s/lb --model models/tiny -t 1 -q 2>&1", bin(), jobs, d);
+    CHECKF(rc == 0, "batch rc %d: %s", rc, o ? o : "");
+    free(o);
+    for (int f = 1; f <= 5; f++) {
+        CHECKF(same_png(d, "lb/l", "t_real", f), "batch LoRA job frame %d", f);
+        CHECKF(same_png(d, "lb/p", "t_plain", f), "batch plain job frame %d", f);
+    }
+    rc = vg_test_sh(&o, "%s " TG " --lora %s/missing.safetensors --out %s/t_bad 2>&1", bin(), d, d);
+    CHECKF(rc == 1 && o && strstr(o, "missing.safetensors"), "rc %d: %s", rc, o ? o : "");
+    free(o);
+#undef TG
 }
