@@ -6,7 +6,11 @@
  * of prompt and seed). Resumable: a folder whose vidgen.json matches the job's effective
  * settings and whose files are all there is skipped; anything else is redone from scratch
  * (gen_render writes vidgen.json last). DIR/batch.json indexes every clip's settings,
- * status and timing and is rewritten atomically after each job. */
+ * status and timing and is rewritten atomically after each job.
+ * Under `mpirun -np N` (MPI build) every rank opens the models it needs once and takes the
+ * next job from a shared counter (dist_next); seeds belong to the job, so the clips are the
+ * same for any N. Rank 0 writes batch.json and, once every rank is done, gathers the results
+ * (dist_gather) for the summary. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -19,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include "cli.h"
 #include "gen_common.h"
+#include "vidgen/dist.h"
 #include "vidgen/io.h"
 
 static const char *HELP =
@@ -348,6 +353,62 @@ static void print_table(FILE *fp, const job *jobs, int n, bool dry) {
     if (dry) fprintf(fp, "estimated total: %.3gs on this machine\n", total);
 }
 
+/* ---- several ranks (MPI build under mpirun; one rank otherwise) ------------------------- */
+
+/* The next job index for this rank: a shared counter (dynamic: whoever is free takes the next
+ * job), or every P-th job when the counter could not be made. */
+static int dist_next(vg_dist_counter *ctr, int i, int n) {
+    if (!ctr) return vg_dist_size() > 1 ? (i < 0 ? vg_dist_rank() : i + vg_dist_size()) : i + 1;
+    int64_t k = vg_dist_counter_next(ctr);
+    return k < 0 || k > n ? n : (int)k;
+}
+
+/* Rank 0 gets the outcome of the jobs the other ranks ran (status, time, frames, error,
+ * settings) as JSON text and copies it into jobs[]. */
+static vg_status dist_gather(job *jobs, int n, const bool *mine) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        if (!mine[i] || vg_dist_rank() == 0) continue;
+        const job *j = &jobs[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "i", i);
+        cJSON_AddNumberToObject(o, "status", j->status);
+        cJSON_AddNumberToObject(o, "seconds", j->seconds);
+        cJSON_AddNumberToObject(o, "frames", j->frames);
+        cJSON_AddNumberToObject(o, "code", j->err.code);
+        cJSON_AddStringToObject(o, "msg", j->err.msg);
+        cJSON_AddStringToObject(o, "hint", j->err.hint);
+        if (j->meta) cJSON_AddItemToObject(o, "meta", cJSON_Duplicate(j->meta, true));
+        cJSON_AddItemToArray(a, o);
+    }
+    char *txt = cJSON_PrintUnformatted(a), *all = NULL;
+    cJSON_Delete(a);
+    size_t *lens = NULL;
+    vg_status st = vg_dist_gather_bytes(txt ? txt : "[]", txt ? strlen(txt) : 2, &all, &lens);
+    free(txt);
+    for (int r = 1, off = lens ? (int)lens[0] : 0; !st && all && r < vg_dist_size(); off += (int)lens[r++]) {
+        cJSON *got = cJSON_ParseWithLength(all + off, lens[r]);
+        for (const cJSON *o = got ? got->child : NULL; o; o = o->next) {
+            int i = cJSON_GetObjectItem(o, "i")->valueint;
+            if (i < 0 || i >= n) continue;
+            job *j = &jobs[i];
+            j->status = (jstatus)cJSON_GetObjectItem(o, "status")->valueint;
+            j->seconds = cJSON_GetObjectItem(o, "seconds")->valuedouble;
+            j->frames = cJSON_GetObjectItem(o, "frames")->valueint;
+            j->err.code = cJSON_GetObjectItem(o, "code")->valueint;
+            snprintf(j->err.msg, sizeof(j->err.msg), "%s", cJSON_GetObjectItem(o, "msg")->valuestring);
+            snprintf(j->err.hint, sizeof(j->err.hint), "%s", cJSON_GetObjectItem(o, "hint")->valuestring);
+            const cJSON *m = cJSON_GetObjectItem(o, "meta");
+            if (m) { cJSON_Delete(j->meta); j->meta = cJSON_Duplicate(m, true); }
+        }
+        if (!got) st = vg_fail(VG_ERR_FORMAT, "batch: unreadable results from rank %d", r);
+        cJSON_Delete(got);
+    }
+    free(all);
+    free(lens);
+    return st;
+}
+
 /* ---- the command ---------------------------------------------------------------------- */
 
 int vg_cmd_batch(int argc, char **argv) {
@@ -359,6 +420,11 @@ int vg_cmd_batch(int argc, char **argv) {
     job *jobs = NULL;
     model_slot *models = NULL;
     char *txt = NULL;
+    bool synced = false, *mine = NULL; /* synced: took part in the agreement before the jobs */
+    vg_dist_counter *ctr = NULL;
+    const int rank = vg_dist_rank(), nrank = vg_dist_size();
+    char on[32] = ""; /* progress lines name the rank when there are several */
+    if (nrank > 1) snprintf(on, sizeof(on), " (rank %d)", rank);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); goto done; }
@@ -416,11 +482,19 @@ int vg_cmd_batch(int argc, char **argv) {
     time_t t0 = time(NULL);
     char started[64];
     strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t0));
-    if (!dry && vg_mkdir_p(out)) { rc = cli_lib_error(NULL); goto done; }
-    if (!dry) write_index(out, jobs_path, jobs, n, started);
+    if (!dry && rank == 0 && vg_mkdir_p(out)) { rc = cli_lib_error(NULL); goto done; }
+    if (!dry && rank == 0) write_index(out, jobs_path, jobs, n, started);
+    /* every rank got this far (else all stop); a dry run is rank 0's alone */
+    synced = true;
+    if ((rc = (int)vg_dist_max_i64(0))) goto done;
+    if (dry && rank) goto done;
+    const bool spread = nrank > 1 && !dry;
+    if (!(mine = calloc((size_t)n + 1, 1))) { rc = cli_error(CLI_RUNTIME, NULL, "out of memory"); goto done; }
+    if (spread && (int)vg_dist_max_i64(vg_dist_counter_open(&ctr) != VG_OK)) ctr = NULL; /* static split */
     int n_fail = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = spread ? dist_next(ctr, -1, n) : 0; i < n; i = spread ? dist_next(ctr, i, n) : i + 1) {
         job *j = &jobs[i];
+        mine[i] = true;
         char dir[4300];
         snprintf(dir, sizeof(dir), "%s/%s", out, j->name);
         if (!j->bad) {
@@ -448,10 +522,10 @@ int vg_cmd_batch(int argc, char **argv) {
                     j->est_seconds = spf * vg_dit_flops(&ms->m.dcfg, pl.p.frames, pl.p.height, pl.p.width, pl.p.window) *
                                      (pl.p.cfg_scale != 1.0f ? 2 : 1) * pl.p.steps;
                 } else {
-                    if (!quiet) fprintf(stderr, "vidgen batch: [%d/%d] %s: %d frames %dx%d, %d steps\n", i + 1, n, j->name,
+                    if (!quiet) fprintf(stderr, "vidgen batch: [%d/%d] %s%s: %d frames %dx%d, %d steps\n", i + 1, n, j->name, on,
                                         pl.p.frames, pl.p.width, pl.p.height, pl.p.steps);
                     j->status = J_RUNNING;
-                    write_index(out, jobs_path, jobs, n, started);
+                    if (rank == 0) write_index(out, jobs_path, jobs, n, started);
                     /* whatever a killed run left here is incomplete: start clean */
                     char mp[4400];
                     snprintf(mp, sizeof(mp), "%s/vidgen.json", dir);
@@ -470,10 +544,20 @@ int vg_cmd_batch(int argc, char **argv) {
         if (j->bad) {
             j->status = J_FAILED;
             n_fail++;
-            if (!quiet && !dry) fprintf(stderr, "vidgen batch: [%d/%d] %s failed: %s\n", i + 1, n, j->name[0] ? j->name : j->where, j->err.msg);
+            if (!quiet && !dry) fprintf(stderr, "vidgen batch: [%d/%d] %s%s failed: %s\n", i + 1, n, j->name[0] ? j->name : j->where, on, j->err.msg);
         } else if (j->status == J_SKIPPED && !quiet && !dry)
-            fprintf(stderr, "vidgen batch: [%d/%d] %s: finished earlier, skipped\n", i + 1, n, j->name);
-        if (!dry) write_index(out, jobs_path, jobs, n, started);
+            fprintf(stderr, "vidgen batch: [%d/%d] %s%s: finished earlier, skipped\n", i + 1, n, j->name, on);
+        if (!dry && rank == 0) write_index(out, jobs_path, jobs, n, started);
+    }
+    if (spread) {
+        vg_dist_counter_close(ctr);
+        ctr = NULL;
+        if (dist_gather(jobs, n, mine)) fprintf(stderr, "vidgen: warning: %s\n", vg_last_error());
+        rc = (int)vg_dist_max_i64(n_fail ? CLI_RUNTIME : CLI_OK); /* every rank exits alike */
+        if (rank) goto done;
+        if (write_index(out, jobs_path, jobs, n, started)) rc = CLI_RUNTIME;
+        n_fail = 0;
+        for (int i = 0; i < n; i++) n_fail += jobs[i].status == J_FAILED || jobs[i].status == J_PENDING;
     }
     print_table(stdout, jobs, n, dry);
     int cnt[6] = {0};
@@ -485,6 +569,8 @@ int vg_cmd_batch(int argc, char **argv) {
 fail:
     gen_err_print(&e);
 done:
+    if (!synced && vg_dist_max_i64(rc ? rc : CLI_RUNTIME)) {} /* let the other ranks stop too */
+    free(mine);
     for (int i = 0; i < n; i++) { gen_settings_free(&jobs[i].s); cJSON_Delete(jobs[i].meta); }
     free(jobs);
     for (int i = 0; i < n_models; i++) { if (models[i].ok) vg_model_close(&models[i].m); free(models[i].loras); }

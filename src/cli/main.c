@@ -11,6 +11,7 @@
 #endif
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "vidgen/dist.h"
 #include "vidgen/io.h"
 #include "vidgen/status.h"
 
@@ -105,7 +106,7 @@ int vg_cmd_score(int argc, char **argv) __attribute__((weak));
 int vg_cmd_module(int argc, char **argv) __attribute__((weak));
 int vg_cmd_batch(int argc, char **argv) __attribute__((weak));
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc > 1 && argv[1][0] != '-') {
         struct { const char *name; int (*fn)(int, char **); } cmds[] = {
             {"generate", vg_cmd_generate}, {"train", vg_cmd_train}, {"dataset", vg_cmd_dataset},
@@ -113,10 +114,24 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
             if (strcmp(argv[1], cmds[i].name) == 0) {
                 if (!cmds[i].fn) return cli_error(CLI_USAGE, NULL, "'%s' is not available in this build", argv[1]);
+                /* under mpirun -np N > 1 only batch and train share the work; the rest would
+                 * have N ranks write the same files */
+                if (vg_dist_size() > 1 && strcmp(argv[1], "batch") && strcmp(argv[1], "train"))
+                    return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun, or use vidgen batch", "'%s' runs on one process; under mpirun only 'batch' and 'train' use several ranks", argv[1]);
                 return cmds[i].fn(argc - 1, argv + 1);
             }
         return cli_error(CLI_USAGE, "commands: generate (default), train, dataset, score, module, batch; see vidgen --help",
                          "unknown command '%s'", argv[1]);
     }
+    if (vg_dist_size() > 1)
+        return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun, or use vidgen batch", "generate runs on one process; under mpirun only 'batch' and 'train' use several ranks");
     return vg_cmd_generate(argc, argv);
+}
+
+/* MPI build: MPI_Init here (one rank without mpirun); the plain build's vg_dist_* are stubs */
+int main(int argc, char **argv) {
+    if (vg_dist_init(&argc, &argv)) return cli_lib_error(NULL);
+    int rc = dispatch(argc, argv);
+    vg_dist_finalize();
+    return rc;
 }
