@@ -16,6 +16,9 @@ typedef struct {
     char **held_out; int n_held_out;
     int size, frames, batch, steps, warmup, ckpt_every, log_every;
     int cosine_from; /* > 0: the cosine schedule starts again at this step (fine-tuning) */
+    int groups;      /* the batch is cut into this many groups whose gradients are added in group
+                      * order (0: 2 for an even batch, else 1); the weights depend on it, not on the
+                      * thread or MPI rank count; under mpirun each rank runs a share of the groups */
     double lr, min_lr_frac, weight_decay, beta1, beta2, grad_clip, ema, image_frac, text_drop, flow_shift;
     uint64_t seed;
     double prefix_frac;      /* share of video samples whose first k frames are given clean (timestep 0,

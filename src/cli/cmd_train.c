@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "vidgen/dist.h"
 #include "vidgen/io.h"
 #include "vidgen/train.h"
 
@@ -26,7 +27,12 @@ static const char *HELP =
     "  --data SRC        shapes | mnist | a folder with manifest.jsonl\n"
     "  --steps N --batch N --lr F --seed N --ckpt-every N --max-minutes M\n"
     "  --resume          continue from OUT/ckpt.safetensors (bit-identical continuation)\n"
+    "  --groups N        cut each batch into N gradient groups (default 2, or 1 for an odd batch);\n"
+    "                    the weights depend on N, not on threads or MPI ranks\n"
     "  -t, --threads N   OpenMP threads (the result does not depend on it)\n"
+    "\n"
+    "Several processes (MPI build, make MPI=1): mpirun -np P vidgen train ... gives each rank a\n"
+    "share of the groups; the weights are the same bits as one process. Rank 0 writes OUT.\n"
     "  -q, --quiet\n";
 
 typedef struct { int tty, quiet; int64_t total; } lctx;
@@ -65,6 +71,7 @@ int vg_cmd_train(int argc, char **argv) {
         else if (!strcmp(a, "--data")) { NEED(); snprintf(c.data, sizeof(c.data), "%s", argv[++i]); }
         else if (!strcmp(a, "--steps")) { NEED(); if (!cli_parse_int(argv[++i], 1, 100000000, &iv)) rc = cli_error(CLI_USAGE, NULL, "--steps must be a positive integer"); else c.steps = (int)iv; }
         else if (!strcmp(a, "--batch")) { NEED(); if (!cli_parse_int(argv[++i], 1, 1024, &iv)) rc = cli_error(CLI_USAGE, NULL, "--batch must be in [1, 1024]"); else c.batch = (int)iv; }
+        else if (!strcmp(a, "--groups")) { NEED(); if (!cli_parse_int(argv[++i], 1, 1024, &iv)) rc = cli_error(CLI_USAGE, NULL, "--groups must be in [1, 1024]"); else c.groups = (int)iv; }
         else if (!strcmp(a, "--ckpt-every")) { NEED(); if (!cli_parse_int(argv[++i], 1, 100000000, &iv)) rc = cli_error(CLI_USAGE, NULL, "--ckpt-every must be a positive integer"); else c.ckpt_every = (int)iv; }
         else if (!strcmp(a, "--lr")) { NEED(); if (!cli_parse_float(argv[++i], 0, 1, &dv)) rc = cli_error(CLI_USAGE, NULL, "--lr must be in [0, 1]"); else c.lr = dv; }
         else if (!strcmp(a, "--max-minutes")) { NEED(); if (!cli_parse_float(argv[++i], 0, 1e7, &dv)) rc = cli_error(CLI_USAGE, NULL, "--max-minutes must be >= 0"); else c.max_minutes = dv; }
@@ -74,6 +81,12 @@ int vg_cmd_train(int argc, char **argv) {
 #undef NEED
     }
     if (rc) { vg_train_config_free(&c); return rc; }
+    const int groups = c.groups > 0 ? c.groups : (c.batch % 2 == 0 ? 2 : 1);
+    if (c.batch % groups) { vg_train_config_free(&c); return cli_error(CLI_USAGE, "pick groups that divide the batch", "batch %d is not a multiple of groups %d", c.batch, groups); }
+    if (vg_dist_rank()) c.quiet = true; /* rank 0 reports */
+    else if (vg_dist_size() > groups)
+        fprintf(stderr, "vidgen: warning: %d ranks but %d gradient groups: %d ranks stay idle (pass --groups N with N a multiple of %d, and a batch divisible by N)\n",
+                vg_dist_size(), groups, vg_dist_size() - groups, vg_dist_size());
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -83,7 +96,7 @@ int vg_cmd_train(int argc, char **argv) {
     vg_status st = vg_train_run(&c, &g_stop, on_log, &lc, NULL);
     if (lc.tty && !c.quiet) fprintf(stderr, "\n");
     if (st == VG_ERR_INTERRUPTED) { fprintf(stderr, "vidgen: %s\n", vg_last_error()); rc = 0; }
-    else if (st) rc = cli_lib_error(NULL);
+    else if (st) rc = vg_dist_rank() && strstr(vg_last_error(), "another rank failed") ? CLI_RUNTIME : cli_lib_error(NULL);
     else if (!c.quiet) fprintf(stderr, "vidgen: trained to step %d; model in %s/model\n", c.steps, c.out);
     vg_train_config_free(&c);
     return rc;

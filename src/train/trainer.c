@@ -15,6 +15,7 @@
 #include <omp.h>
 #endif
 #include "vidgen/data.h"
+#include "vidgen/dist.h"
 #include "vidgen/gemm.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
@@ -56,7 +57,7 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     static const char *known[] = {"model", "data", "out", "held_out", "size", "frames", "batch", "steps", "warmup",
                                   "ckpt_every", "log_every", "lr", "min_lr_frac", "weight_decay", "beta1", "beta2",
                                   "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32", "bf16",
-                                  "prefix_frac", "prefix_max", "cosine_from", "comment"};
+                                  "prefix_frac", "prefix_max", "cosine_from", "groups", "comment"};
     for (cJSON *it = o->child; it; it = it->next) {
         bool ok = false;
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) ok |= strcmp(it->string, known[i]) == 0;
@@ -97,7 +98,7 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
 #define DBL(k, lo, hi, f) v = c->f; if ((st = jnum(o, k, lo, hi, &v, what))) goto out; c->f = v
     INT("size", 4, 1024, size); INT("frames", 1, 1024, frames); INT("batch", 1, 1024, batch);
     INT("steps", 1, 100000000, steps); INT("warmup", 0, 100000000, warmup); INT("ckpt_every", 1, 100000000, ckpt_every);
-    INT("log_every", 1, 100000000, log_every); INT("cosine_from", 0, 100000000, cosine_from);
+    INT("log_every", 1, 100000000, log_every); INT("cosine_from", 0, 100000000, cosine_from); INT("groups", 0, 1024, groups);
     DBL("lr", 0, 1, lr); DBL("min_lr_frac", 0, 1, min_lr_frac); DBL("weight_decay", 0, 10, weight_decay);
     DBL("beta1", 0, 0.99999, beta1); DBL("beta2", 0, 0.999999, beta2); DBL("grad_clip", 0, 1e9, grad_clip);
     DBL("ema", 0, 0.999999, ema); DBL("image_frac", 0, 1, image_frac); DBL("text_drop", 0, 1, text_drop);
@@ -347,19 +348,44 @@ double vg_train_sample_loss(float *dpred, const float *pred, const float *xt, co
     return dl / n1;
 }
 
+/* Group g of G runs on rank floor(g P / G): contiguous groups per rank. */
+static int first_group(int rank, int P, int G) { return (int)(((int64_t)rank * G + P - 1) / P); }
+
+/* Every rank's status of the same point of the step: all go on, or all stop (the rank that
+ * failed has recorded its own error; the others say why they stop). */
+static vg_status agree(vg_status st, int64_t step) {
+    if (vg_dist_size() == 1) return st;
+    int64_t worst = vg_dist_max_i64((int64_t)st);
+    if (st || !worst) return st;
+    return vg_fail((vg_status)worst, "stopped at step %lld: another rank failed (its error is above)", (long long)step);
+}
+
+static vg_status bcast_params(tstate *s) {
+    vg_status st = VG_OK;
+    for (int k = 0; k < SEG && !st; k++) st = vg_dist_bcast(s->p[k], sizeof(float) * (size_t)s->n[k], 0);
+    return st;
+}
+
 vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_log_fn logfn, void *lctx, double *losses) {
     tstate s;
     vg_status st = state_init(&s, c);
     vg_dataset *ds = NULL;
-    /* The batch is split into NG groups (a fixed count, whatever the thread count) that run
-     * forward and backward side by side, one per thread, each with its own activations and
-     * gradients; the group gradients are then added in group order. So two threads share no
-     * barrier inside a step, and 1 and 2 threads still give the same weights. */
-    enum { NG_MAX = 2 };
-    vg_dit_acts *acts[NG_MAX] = {NULL, NULL};
-    vg_dit gd2;
-    float *g1b = NULL;
-    memset(&gd2, 0, sizeof(gd2));
+    /* The batch is split into G groups (a fixed count, whatever the thread or rank count:
+     * "groups", default 2 for an even batch, else 1) that run forward and backward side by
+     * side, one per thread, each with its own activations and gradients; the group gradients
+     * are then added in group order. So two threads share no barrier inside a step, and 1 and
+     * 2 threads still give the same weights. Under MPI, rank r runs the groups g with
+     * floor(g P / G) = r; rank 0 receives the others' group gradients and adds all of them in
+     * the same group order, updates the weights and broadcasts them: the same bits at any
+     * rank count. Rank 0 alone writes the log and the checkpoints. */
+    const int P = vg_dist_size(), R = vg_dist_rank();
+    const int B = c->batch;
+    const int G = c->groups > 0 ? c->groups : (B % 2 == 0 ? 2 : 1), BG = G > 0 && B % G == 0 ? B / G : 1;
+    const int ga = first_group(R, P, G), gb = first_group(R + 1, P, G), NL = gb - ga, b0 = ga * BG, b1 = gb * BG;
+    vg_dit_acts **acts = calloc((size_t)G, sizeof(*acts));
+    vg_dit *gdx = calloc((size_t)G, sizeof(*gdx)); /* local group li > 0: DiT gradients */
+    float **g1x = calloc((size_t)G, sizeof(*g1x)); /* and text encoder gradients */
+    float *rg[SEG] = {NULL, NULL};                /* rank 0: a received group gradient */
     vg_t5_acts **tacts = NULL;
     float *x0 = NULL, *xt = NULL, *eps = NULL, *pred = NULL, *dpred = NULL, *ctx = NULL, *dctx = NULL;
     int32_t *ids = NULL;
@@ -367,52 +393,66 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     float *tf = NULL;   /* [B*F] timestep of each frame */
     double *sig = NULL; /* [B*F] its sigma */
     FILE *logf = NULL;
-    const int B = c->batch;
     const int64_t F = c->frames, H = c->size, W = c->size, C = 3, n1 = C * F * H * W;
     const bool amx_was = vg_gemm_f32_amx(c->amx_f32);
     const bool bf16_was = vg_gemm_bf16(c->bf16);
-    if (st) goto out;
-    const int64_t T = s.m.dcfg.text_len, Dt = s.m.dcfg.text_dim;
-    if ((st = vg_mkdir_p(c->out))) goto out;
-    if (c->resume) {
+    if (!st && (!acts || !gdx || !g1x)) st = vg_fail(VG_ERR_OOM, "training buffers: out of memory");
+    if (!st && B % G) st = vg_fail(VG_ERR_ARG, "batch %d is not a multiple of groups %d", B, G);
+    int64_t T = 0, Dt = 0;
+    if (st) goto init_done;
+    T = s.m.dcfg.text_len; Dt = s.m.dcfg.text_dim;
+    if (R == 0 && (st = vg_mkdir_p(c->out))) goto init_done;
+    if (R == 0 && c->resume) {
         char p[1200];
         snprintf(p, sizeof(p), "%s/ckpt.safetensors", c->out);
         FILE *t = fopen(p, "rb");
-        if (t) { fclose(t); if ((st = ckpt_load(&s, c))) goto out; }
+        if (t) { fclose(t); if ((st = ckpt_load(&s, c))) goto init_done; }
     }
     vg_heldout held = {0};
     for (int i = 0; i < c->n_held_out; i++)
-        if ((st = vg_heldout_add(&held, c->held_out[i]))) { st = vg_fail(st, "held_out \"%s\": %s", c->held_out[i], vg_last_error()); goto out; }
+        if ((st = vg_heldout_add(&held, c->held_out[i]))) { st = vg_fail(st, "held_out \"%s\": %s", c->held_out[i], vg_last_error()); goto init_done; }
     vg_dataset_opts dopt = {.size = c->size, .frames = c->frames, .seed = c->seed, .heldout = &held};
-    if ((st = vg_dataset_open(&ds, c->data, &dopt))) goto out;
-    const int NG = B % 2 == 0 ? 2 : 1, BG = B / NG;
-    for (int g = 0; g < NG; g++)
-        if ((st = vg_dit_acts_new(&acts[g], &s.m.dcfg, BG, F, H, W, true))) goto out;
-    if (NG > 1) {
-        if ((st = vg_dit_alloc_f32(&gd2, &s.m.dcfg))) goto out;
-        if (!(g1b = calloc((size_t)s.n[1], sizeof(float)))) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto out; }
+    if ((st = vg_dataset_open(&ds, c->data, &dopt))) goto init_done;
+    for (int li = 0; li < NL; li++) {
+        if ((st = vg_dit_acts_new(&acts[li], &s.m.dcfg, BG, F, H, W, true))) goto init_done;
+        if (li && (st = vg_dit_alloc_f32(&gdx[li], &s.m.dcfg))) goto init_done;
+        if (li && !(g1x[li] = calloc((size_t)s.n[1], sizeof(float)))) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto init_done; }
     }
-    const int nthr_total =
-#ifdef _OPENMP
-        omp_get_max_threads();
-#else
-        1;
-#endif
-    const int nouter = NG < nthr_total ? NG : nthr_total;
+    if (R == 0 && P > 1)
+        for (int k = 0; k < SEG; k++)
+            if (!(rg[k] = malloc(sizeof(float) * (size_t)s.n[k]))) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto init_done; }
     tacts = calloc((size_t)B, sizeof(*tacts));
     x0 = malloc(sizeof(float) * n1 * B); xt = malloc(sizeof(float) * n1 * B); eps = malloc(sizeof(float) * n1 * B);
     pred = malloc(sizeof(float) * n1 * B); dpred = malloc(sizeof(float) * n1 * B);
     ctx = malloc(sizeof(float) * B * T * Dt); dctx = malloc(sizeof(float) * B * T * Dt);
     ids = malloc(sizeof(int32_t) * B * T); nids = malloc(sizeof(int) * B);
     tf = malloc(sizeof(float) * B * F); sig = malloc(sizeof(double) * B * F);
-    if (!tf || !sig || !tacts || !x0 || !xt || !eps || !pred || !dpred || !ctx || !dctx || !ids || !nids) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto out; }
-    for (int b = 0; b < B; b++)
-        if (!(tacts[b] = vg_t5_acts_new(&s.m.tcfg, T, true))) { st = vg_fail(VG_ERR_OOM, "text encoder activations: out of memory"); goto out; }
-    char lp[1200];
-    snprintf(lp, sizeof(lp), "%s/log.jsonl", c->out);
-    logf = fopen(lp, "a");
-    if (!logf) { st = vg_fail(VG_ERR_IO, "%s: cannot open for appending", lp); goto out; }
+    if (!tf || !sig || !tacts || !x0 || !xt || !eps || !pred || !dpred || !ctx || !dctx || !ids || !nids) { st = vg_fail(VG_ERR_OOM, "training buffers: out of memory"); goto init_done; }
+    for (int b = b0; b < b1; b++)
+        if (!(tacts[b] = vg_t5_acts_new(&s.m.tcfg, T, true))) { st = vg_fail(VG_ERR_OOM, "text encoder activations: out of memory"); goto init_done; }
+    if (R == 0) {
+        char lp[1200];
+        snprintf(lp, sizeof(lp), "%s/log.jsonl", c->out);
+        logf = fopen(lp, "a");
+        if (!logf) { st = vg_fail(VG_ERR_IO, "%s: cannot open for appending", lp); goto init_done; }
+    }
+init_done:
+    /* every rank set up (or all stop); then the weights and the step of rank 0 (a resumed
+     * checkpoint) everywhere */
+    if ((st = agree(st, 0))) goto out;
+    if (P > 1) {
+        int64_t stp = s.step;
+        if ((st = vg_dist_bcast(&stp, sizeof(stp), 0)) || (st = bcast_params(&s))) goto out;
+        s.step = stp;
+    }
 
+    const int nthr_total =
+#ifdef _OPENMP
+        omp_get_max_threads();
+#else
+        1;
+#endif
+    const int nouter = NL < nthr_total ? (NL > 0 ? NL : 1) : nthr_total;
     const double t_start = now_s();
     const int64_t step0 = s.step;
     {
@@ -427,28 +467,30 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     while (s.step < c->steps) {
         const int64_t step = s.step;
         const uint64_t rs = c->seed * 1000003ull + 17;
-        /* -- data: sample index step*B+b; caption dropped with prob text_drop */
-        for (int b = 0; b < B; b++) {
+        int window = 0;
+        double loss = 0, bl[1024];
+        /* -- data: sample index step*B+b; caption dropped with prob text_drop (this rank's samples) */
+        for (int b = b0; b < b1; b++) {
             char cap[512];
-            if ((st = vg_dataset_sample(ds, (uint64_t)(step * B + b), x0 + b * n1, cap, sizeof(cap)))) goto out;
+            if ((st = vg_dataset_sample(ds, (uint64_t)(step * B + b), x0 + b * n1, cap, sizeof(cap)))) goto fwd_done;
             if (uni(rs, (uint64_t)step, 8 * b + 0) < c->text_drop) cap[0] = 0;
             char *unk = NULL;
-            if ((st = vg_model_tokenize(&s.m, cap, ids + b * T, &nids[b], &unk))) goto out;
-            if (unk) { st = vg_fail(VG_ERR_FORMAT, "caption \"%s\" has words outside the model's vocabulary: %s", cap, unk); free(unk); goto out; }
+            if ((st = vg_model_tokenize(&s.m, cap, ids + b * T, &nids[b], &unk))) goto fwd_done;
+            if (unk) { st = vg_fail(VG_ERR_FORMAT, "caption \"%s\" has words outside the model's vocabulary: %s", cap, unk); free(unk); goto fwd_done; }
         }
         /* -- text encoder forward (real tokens only), zero padding to text_len */
         memset(ctx, 0, sizeof(float) * B * T * Dt);
         /* per-sample work in parallel over the batch (each sample by one thread: deterministic) */
         vg_status bst[1024];
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) bst[b] = vg_t5_forward(ctx + b * T * Dt, tacts[b], &s.m.t5, ids + b * T, nids[b]);
-        for (int b = 0; b < B; b++)
-            if ((st = bst[b])) goto out;
+        for (int b = b0; b < b1; b++) bst[b] = vg_t5_forward(ctx + b * T * Dt, tacts[b], &s.m.t5, ids + b * T, nids[b]);
+        for (int b = b0; b < b1; b++)
+            if ((st = bst[b])) goto fwd_done;
         /* -- noise level and noised input */
         const bool image_step = vg_train_image_step(c, step);
-        int window = image_step ? 0 : s.m.def.window; /* image steps: frames alone */
+        window = image_step ? 0 : s.m.def.window; /* image steps: frames alone */
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
+        for (int b = b0; b < b1; b++) {
             vg_train_frame_sigmas(c, step, b, image_step, sig + b * F);
             vg_philox_fill_normal(eps + b * n1, n1, c->seed + 1, (uint64_t)(step * B + b));
             for (int64_t f = 0; f < F; f++) {
@@ -461,51 +503,80 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
             }
         }
         {
-            vg_status gst[NG_MAX] = {VG_OK, VG_OK};
+            vg_status gst[1024];
             #pragma omp parallel for schedule(static) num_threads(nouter)
-            for (int g = 0; g < NG; g++)
-                gst[g] = vg_dit_forward_tf(&s.m.dit, acts[g], pred + (int64_t)g * BG * n1, xt + (int64_t)g * BG * n1,
-                                           tf + (int64_t)g * BG * F, ctx + (int64_t)g * BG * T * Dt, BG, F, H, W, window, 0, NULL);
-            for (int g = 0; g < NG; g++)
-                if ((st = gst[g])) goto out;
+            for (int li = 0; li < NL; li++) {
+                const int64_t g = ga + li;
+                gst[li] = vg_dit_forward_tf(&s.m.dit, acts[li], pred + g * BG * n1, xt + g * BG * n1,
+                                            tf + g * BG * F, ctx + g * BG * T * Dt, BG, F, H, W, window, 0, NULL);
+            }
+            for (int li = 0; li < NL; li++)
+                if ((st = gst[li])) goto fwd_done;
         }
         /* -- loss on v and its gradient (not on known frames: sigma 0) */
-        double loss = 0, bl[1024];
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++)
+        for (int b = b0; b < b1; b++)
             bl[b] = vg_train_sample_loss(dpred + b * n1, pred + b * n1, xt + b * n1, x0 + b * n1, eps + b * n1,
                                          sig + b * F, C, F, H * W, s.m.dcfg.predict_x0, (double)(n1 * B));
+    fwd_done:
+        if ((st = agree(st, step))) goto out;
+        if (P > 1) { /* the per-sample losses to rank 0, summed there in sample order */
+            for (int r = 1; r < P && !st; r++) {
+                const int rb0 = first_group(r, P, G) * BG, rb1 = first_group(r + 1, P, G) * BG;
+                if (rb1 == rb0) continue;
+                if (R == 0) st = vg_dist_recv(bl + rb0, sizeof(double) * (size_t)(rb1 - rb0), r, 7201);
+                else if (R == r) st = vg_dist_send(bl + rb0, sizeof(double) * (size_t)(rb1 - rb0), 0, 7201);
+            }
+            if (st) goto out;
+        }
         for (int b = 0; b < B; b++) loss += bl[b];
         loss /= B;
+        if (P > 1 && (st = vg_dist_bcast(&loss, sizeof(loss), 0))) goto out;
         if (!isfinite(loss)) { st = vg_fail(VG_ERR_ARG, "loss is %g at step %lld (lower the learning rate)", loss, (long long)step); goto out; }
-        /* -- backward */
-        for (int k = 0; k < SEG; k++) memset(s.g[k], 0, sizeof(float) * (size_t)s.n[k]);
-        if (NG > 1) {
-            memset(gd2.owned, 0, sizeof(float) * (size_t)s.n[0]);
-            memset(g1b, 0, sizeof(float) * (size_t)s.n[1]);
+        /* -- backward: each local group into its own gradient buffers (the first: s.g) */
+        for (int li = 0; li < NL; li++) {
+            memset(li ? gdx[li].owned : s.g[0], 0, sizeof(float) * (size_t)s.n[0]);
+            memset(li ? g1x[li] : s.g[1], 0, sizeof(float) * (size_t)s.n[1]);
         }
+        if (!NL) for (int k = 0; k < SEG; k++) memset(s.g[k], 0, sizeof(float) * (size_t)s.n[k]);
         {
-            vg_status gst[NG_MAX] = {VG_OK, VG_OK};
+            vg_status gst[1024];
             #pragma omp parallel for schedule(static) num_threads(nouter)
-            for (int g = 0; g < NG; g++) {
-                gst[g] = vg_dit_backward(&s.m.dit, acts[g], g ? &gd2 : &s.gd, dctx + (int64_t)g * BG * T * Dt,
-                                         dpred + (int64_t)g * BG * n1);
-                for (int b = g * BG; b < (g + 1) * BG && gst[g] == VG_OK; b++)
-                    gst[g] = vg_t5_backward(g ? g1b : s.g[1], tacts[b], &s.m.t5, dctx + b * T * Dt);
+            for (int li = 0; li < NL; li++) {
+                const int64_t g = ga + li;
+                gst[li] = vg_dit_backward(&s.m.dit, acts[li], li ? &gdx[li] : &s.gd, dctx + g * BG * T * Dt,
+                                          dpred + g * BG * n1);
+                for (int64_t b = g * BG; b < (g + 1) * BG && gst[li] == VG_OK; b++)
+                    gst[li] = vg_t5_backward(li ? g1x[li] : s.g[1], tacts[b], &s.m.t5, dctx + b * T * Dt);
             }
-            for (int g = 0; g < NG; g++)
-                if ((st = gst[g])) goto out;
-            if (NG > 1) {
+            for (int li = 0; li < NL && !st; li++) st = gst[li];
+            if ((st = agree(st, step))) goto out;
+            /* group gradients added in group order: local ones, then (rank 0) each other
+             * rank's groups as they arrive, rank by rank */
+            for (int gi = 1; gi < G; gi++) {
+                const int owner = (int)((int64_t)gi * P / G), li = gi - first_group(owner, P, G);
+                const float *b0p, *b1p;
+                if (R == 0 && owner == 0) { b0p = gdx[li].owned; b1p = g1x[li]; }
+                else if (R == 0) {
+                    if ((st = vg_dist_recv(rg[0], sizeof(float) * (size_t)s.n[0], owner, 7202)) ||
+                        (st = vg_dist_recv(rg[1], sizeof(float) * (size_t)s.n[1], owner, 7203))) goto out;
+                    b0p = rg[0]; b1p = rg[1];
+                } else {
+                    if (owner == R &&
+                        ((st = vg_dist_send(li ? gdx[li].owned : s.g[0], sizeof(float) * (size_t)s.n[0], 0, 7202)) ||
+                         (st = vg_dist_send(li ? g1x[li] : s.g[1], sizeof(float) * (size_t)s.n[1], 0, 7203)))) goto out;
+                    continue;
+                }
                 float *a0 = s.g[0], *a1 = s.g[1];
-                const float *b0 = gd2.owned, *b1 = g1b;
                 #pragma omp parallel for schedule(static)
-                for (int64_t i = 0; i < s.n[0]; i++) a0[i] += b0[i];
+                for (int64_t i = 0; i < s.n[0]; i++) a0[i] += b0p[i];
                 #pragma omp parallel for schedule(static)
-                for (int64_t i = 0; i < s.n[1]; i++) a1[i] += b1[i];
+                for (int64_t i = 0; i < s.n[1]; i++) a1[i] += b1p[i];
             }
         }
-        /* -- clip, AdamW, EMA */
-        double gn = 0;
+        /* -- clip, AdamW, EMA (rank 0; the new weights then go to every rank) */
+        double gn = 0, lr = vg_train_lr(c, step);
+        if (R == 0) {
         for (int k = 0; k < SEG; k++) {
             /* fixed chunks of 2^16 summed in order: the same value at any thread count */
             const int64_t CH = 1 << 16, nch = (s.n[k] + CH - 1) / CH;
@@ -525,7 +596,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         }
         gn = sqrt(gn);
         double scale = (c->grad_clip > 0 && gn > c->grad_clip) ? c->grad_clip / gn : 1.0;
-        double lr = vg_train_lr(c, step), b1 = c->beta1, b2 = c->beta2;
+        double b1 = c->beta1, b2 = c->beta2;
         double bc1 = 1 - pow(b1, (double)(step + 1)), bc2 = 1 - pow(b2, (double)(step + 1));
         double ed = c->ema < (1.0 + step) / (10.0 + step) ? c->ema : (1.0 + step) / (10.0 + step);
         for (int k = 0; k < SEG; k++) {
@@ -543,30 +614,35 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
                 e[i] = (float)(ed * e[i] + (1 - ed) * p[i]);
             }
         }
+        }
+        if (P > 1 && (st = bcast_params(&s))) goto out;
         s.step++;
         if (losses) losses[step] = loss;
         double tn = now_s(), dt = tn - t_prev;
         t_prev = tn;
         vg_train_log L = {step + 1, loss, lr, dt, B / dt, gn};
-        if ((step + 1) % c->log_every == 0 || step + 1 == c->steps || step == step0) {
+        if (logf && ((step + 1) % c->log_every == 0 || step + 1 == c->steps || step == step0)) {
             fprintf(logf, "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.4f, \"step_s\": %.4f, \"clips_per_s\": %.3f, \"window\": %d}\n",
                     (long long)(step + 1), loss, lr, gn, dt, B / dt, window);
             fflush(logf);
         }
-        if (logfn) logfn(lctx, &L);
+        if (logfn && R == 0) logfn(lctx, &L);
         bool out_of_time = c->max_minutes > 0 && (tn - t_start) > c->max_minutes * 60;
-        bool stopping = (stop && *stop) || out_of_time;
+        /* a stop request (signal) or the time limit on any rank stops every rank */
+        bool stopping = vg_dist_max_i64((stop && *stop) || out_of_time) != 0;
         if (s.step % c->ckpt_every == 0 || s.step == c->steps || stopping) {
-            /* this session's entry (the last one): steps, wall time, date */
-            cJSON *ses = cJSON_GetArrayItem(s.sessions, cJSON_GetArraySize(s.sessions) - 1);
-            time_t now = time(NULL);
-            char tb[40];
-            strftime(tb, sizeof(tb), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-            cJSON_ReplaceItemInObject(ses, "end_step", cJSON_CreateNumber((double)s.step));
-            cJSON_ReplaceItemInObject(ses, "seconds", cJSON_CreateNumber(tn - t_start));
-            cJSON_ReplaceItemInObject(ses, "date", cJSON_CreateString(tb));
-            if ((st = ckpt_save(&s, c))) goto out;
-            if ((st = export_model(&s, c))) goto out;
+            if (R == 0) {
+                /* this session's entry (the last one): steps, wall time, date */
+                cJSON *ses = cJSON_GetArrayItem(s.sessions, cJSON_GetArraySize(s.sessions) - 1);
+                time_t now = time(NULL);
+                char tb[40];
+                strftime(tb, sizeof(tb), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+                cJSON_ReplaceItemInObject(ses, "end_step", cJSON_CreateNumber((double)s.step));
+                cJSON_ReplaceItemInObject(ses, "seconds", cJSON_CreateNumber(tn - t_start));
+                cJSON_ReplaceItemInObject(ses, "date", cJSON_CreateString(tb));
+                if (!(st = ckpt_save(&s, c))) st = export_model(&s, c);
+            }
+            if ((st = agree(st, s.step))) goto out;
         }
         if (stopping) { st = vg_fail(VG_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s", (long long)s.step, c->out); goto out; }
     }
@@ -576,9 +652,10 @@ out:
     if (logf) fclose(logf);
     for (int b = 0; tacts && b < B; b++) vg_t5_acts_free(tacts[b]);
     free(tacts);
-    for (int g = 0; g < NG_MAX; g++) vg_dit_acts_free(acts[g]);
-    vg_dit_free(&gd2);
-    free(g1b);
+    for (int g = 0; acts && g < G; g++) vg_dit_acts_free(acts[g]);
+    for (int g = 0; gdx && g < G; g++) vg_dit_free(&gdx[g]);
+    for (int g = 0; g1x && g < G; g++) free(g1x[g]);
+    free(acts); free(gdx); free(g1x); free(rg[0]); free(rg[1]);
     vg_dataset_free(ds);
     free(x0); free(xt); free(eps); free(pred); free(dpred); free(ctx); free(dctx); free(ids); free(nids); free(tf); free(sig);
     state_free(&s);
