@@ -1,0 +1,199 @@
+/* test_dist.c - vidgen across MPI ranks (include/vidgen/dist.h, `make test-mpi`).
+ * The plain build's one-rank stubs; then, with the MPI binary (VIDGEN_MPI_BIN, default
+ * build-mpi/vidgen) and mpirun present: `vidgen batch` under mpirun -np 1, 2, 3 gives the
+ * same clips as the plain binary (frames byte for byte, vidgen.json but for timings, the same
+ * per-job status; a bad job fails alone; a rerun resumes at another rank count), and
+ * `vidgen train` gives bit-identical weights at 1, 2, 3 ranks equal to the plain build's
+ * (with --groups 6, and with the default grouping at 2 ranks), also when a run is resumed at
+ * another rank count. Without mpirun or the MPI build these skip and say why. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "test.h"
+#include "vidgen/dist.h"
+#include "vidgen/io.h"
+
+VG_TEST(dist_stub_is_one_rank) {
+    if (vg_dist_mpi_build()) { printf("skip (the test binary is the MPI build)\n"); return; }
+    CHECK(vg_dist_rank() == 0 && vg_dist_size() == 1);
+    CHECK(vg_dist_max_i64(-3) == -3 && vg_dist_max_i64(5) == 5);
+    vg_dist_counter *c = NULL;
+    CHECK_OK(vg_dist_counter_open(&c));
+    for (int i = 0; i < 5; i++) CHECK(vg_dist_counter_next(c) == i);
+    vg_dist_counter_close(c);
+    char *all = NULL;
+    size_t *lens = NULL;
+    CHECK_OK(vg_dist_gather_bytes("abc", 3, &all, &lens));
+    CHECK(lens[0] == 3 && !strcmp(all, "abc"));
+    free(all);
+    free(lens);
+    CHECK(vg_dist_send("x", 1, 1, 0) != VG_OK); /* no other rank: an error, not a hang */
+}
+
+static const char *plain_bin(void) {
+    const char *b = getenv("VIDGEN_BIN");
+    return b && *b ? b : "build/vidgen";
+}
+
+/* the MPI binary, or NULL (after printing why) when these tests cannot run here */
+static const char *mpi_bin(void) {
+    const char *b = getenv("VIDGEN_MPI_BIN");
+    if (!b || !*b) b = "build-mpi/vidgen";
+    if (vg_test_sh(NULL, "command -v mpirun") != 0) { printf("skip (no mpirun: make test-mpi installs Open MPI)\n"); return NULL; }
+    if (access(b, X_OK) != 0) { printf("skip (no MPI build at %s: make test-mpi, or make MPI=1)\n", b); return NULL; }
+    return b;
+}
+
+/* Open MPI as root, more ranks than cores, no binding (OpenMP threads), no ssh, no CMA */
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 " \
+    "OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_btl_vader_single_copy_mechanism=none " \
+    "OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_plm_rsh_agent=false OMP_NUM_THREADS=1 " \
+    "timeout -k 10 300 mpirun -q --timeout 280"
+
+static bool write_text(const char *path, const char *txt) { return vg_file_write_atomic(path, txt, strlen(txt)) == VG_OK; }
+
+/* a clip folder's vidgen.json without what differs run to run */
+static char *meta_sans_timing(const char *path) {
+    char *t = NULL;
+    if (vg_file_read(path, &t, NULL)) return NULL;
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    if (!j) return NULL;
+    static const char *const drop[] = {"timings", "peak_rss_bytes", "created", "threads"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++) cJSON_DeleteItemFromObject(j, drop[i]);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* names and statuses of batch.json's clips, "a:done b:failed ..." */
+static char *index_statuses(const char *dir) {
+    char p[700], *t = NULL;
+    snprintf(p, sizeof(p), "%s/batch.json", dir);
+    if (vg_file_read(p, &t, NULL)) return NULL;
+    cJSON *j = cJSON_Parse(t);
+    free(t);
+    const cJSON *cl = j ? cJSON_GetObjectItem(j, "clips") : NULL;
+    char *out = calloc(1, 4096);
+    for (const cJSON *c = cl ? cl->child : NULL; c && out; c = c->next) {
+        const cJSON *nm = cJSON_GetObjectItem(c, "name"), *st = cJSON_GetObjectItem(c, "status");
+        size_t l = strlen(out);
+        snprintf(out + l, 4096 - l, "%s:%s ", cJSON_IsString(nm) ? nm->valuestring : "?", cJSON_IsString(st) ? st->valuestring : "?");
+    }
+    cJSON_Delete(j);
+    return out;
+}
+
+static const char *JOBS =
+    "{\"defaults\": {\"steps\": 2, \"frames\": 5}}\n"
+    "{\"name\": \"a\", \"prompt\": \"a big red ball moving right on a blue background\", \"seed\": 1}\n"
+    "{\"name\": \"b\", \"prompt\": \"a small green square moving up on a black background\", \"seed\": 2, \"format\": \"gif\"}\n"
+    "{\"name\": \"bad\", \"prompt\": \"a big red ball\", \"frames\": -5}\n"
+    "{\"name\": \"c\", \"prompt\": \"a big white triangle bouncing on a gray background\", \"seed\": 3, \"upscale\": 2}\n"
+    "{\"name\": \"d\", \"prompt\": \"a small yellow ball moving left on a purple background\", \"seed\": 4, \"frames\": 9}\n"
+    "{\"name\": \"e\", \"prompt\": \"a big blue square standing still on a white background\", \"seed\": 5}\n";
+
+VG_TEST(dist_batch_same_clips_at_1_2_3_ranks) {
+    const char *mb = mpi_bin();
+    if (!mb) return;
+    const char *d = vg_test_tmpdir();
+    char jobs[600], *o = NULL;
+    snprintf(jobs, sizeof(jobs), "%s/dist_jobs.jsonl", d);
+    CHECK(write_text(jobs, JOBS));
+    int rc = vg_test_sh(&o, "rm -rf %s/db0 && %s batch %s --out %s/db0 --model models/tiny -t 1", d, plain_bin(), jobs, d);
+    CHECKF(rc == 1, "plain batch rc %d (want 1: one bad job) %s", rc, o);
+    free(o);
+    char p0[700];
+    snprintf(p0, sizeof(p0), "%s/db0", d);
+    char *want = index_statuses(p0);
+    CHECKF(want && strstr(want, "a:done b:done ?:failed c:done d:done e:done"), "plain statuses: %s", want ? want : "(none)");
+    for (int np = 1; np <= 3; np++) {
+        o = NULL;
+        rc = vg_test_sh(&o, "rm -rf %s/db%d && " MPIRUN " -np %d %s batch %s --out %s/db%d --model models/tiny", d, np, np, mb, jobs, d, np);
+        CHECKF(rc == 1, "-np %d: rc %d (want 1: the bad job fails alone) %s", np, rc, o);
+        CHECKF(strstr(o, "5 done, 0 skipped (finished earlier), 1 failed"), "-np %d summary: %s", np, o);
+        free(o);
+        /* every file but the run records byte-identical, same file names */
+        o = NULL;
+        rc = vg_test_sh(&o, "diff -r -x vidgen.json -x batch.json %s/db0 %s/db%d", d, d, np);
+        CHECKF(rc == 0, "-np %d: clips differ from the plain run: %s", np, o);
+        free(o);
+        const char *clips[] = {"a", "b", "c", "d", "e"};
+        for (int k = 0; k < 5; k++) {
+            char pa[700], pb[700];
+            snprintf(pa, sizeof(pa), "%s/db0/%s/vidgen.json", d, clips[k]);
+            snprintf(pb, sizeof(pb), "%s/db%d/%s/vidgen.json", d, np, clips[k]);
+            char *ma = meta_sans_timing(pa), *mbj = meta_sans_timing(pb);
+            CHECKF(ma && mbj && !strcmp(ma, mbj), "-np %d clip %s: vidgen.json differs:\n%s\n%s", np, clips[k], ma ? ma : "-", mbj ? mbj : "-");
+            free(ma);
+            free(mbj);
+        }
+        char pn[700];
+        snprintf(pn, sizeof(pn), "%s/db%d", d, np);
+        char *got = index_statuses(pn);
+        CHECKF(got && !strcmp(got, want), "-np %d batch.json: %s, plain: %s", np, got ? got : "(none)", want);
+        free(got);
+    }
+    /* resume at another rank count: a clip whose vidgen.json is gone is redone, the rest skipped */
+    o = NULL;
+    rc = vg_test_sh(&o, "rm %s/db3/c/vidgen.json && " MPIRUN " -np 2 %s batch %s --out %s/db3 --model models/tiny", d, mb, jobs, d);
+    CHECKF(rc == 1 && strstr(o, "1 done, 4 skipped (finished earlier), 1 failed"), "resume at -np 2: rc %d %s", rc, o);
+    free(o);
+    o = NULL;
+    rc = vg_test_sh(&o, "diff -r -x vidgen.json -x batch.json %s/db0 %s/db3", d, d);
+    CHECKF(rc == 0, "after the resume: %s", o);
+    free(o);
+    free(want);
+}
+
+/* the loss column of a log.jsonl, one line per logged step */
+static char *losses(const char *dir) {
+    char *o = NULL;
+    vg_test_sh(&o, "grep -o '\"loss\": [0-9.e+-]*' %s/log.jsonl", dir);
+    return o;
+}
+
+VG_TEST(dist_train_same_weights_at_1_2_3_ranks) {
+    const char *mb = mpi_bin();
+    if (!mb) return;
+    const char *d = vg_test_tmpdir();
+    char *o = NULL;
+    /* log.jsonl holds the loss at steps 1, 10 and 20 */
+    const char *args = "--config models/configs/tiny.train.json --steps 20 --batch 6 --groups 6 -q";
+    int rc = vg_test_sh(&o, "rm -rf %s/dt0 && %s train %s --out %s/dt0 -t 2", d, plain_bin(), args, d);
+    CHECKF(rc == 0, "plain train rc %d %s", rc, o);
+    free(o);
+    char p0[700];
+    snprintf(p0, sizeof(p0), "%s/dt0", d);
+    char *l0 = losses(p0);
+    for (int np = 1; np <= 3; np++) {
+        o = NULL;
+        rc = vg_test_sh(&o, "rm -rf %s/dt%d && " MPIRUN " -np %d %s train %s --out %s/dt%d", d, np, np, mb, args, d, np);
+        CHECKF(rc == 0, "-np %d: rc %d %s", np, rc, o);
+        free(o);
+        rc = vg_test_sh(NULL, "cmp %s/dt0/model/model.safetensors %s/dt%d/model/model.safetensors", d, d, np);
+        CHECKF(rc == 0, "-np %d: weights differ from the plain build's", np);
+        char pn[700];
+        snprintf(pn, sizeof(pn), "%s/dt%d", d, np);
+        char *ln = losses(pn);
+        CHECKF(l0 && ln && !strcmp(l0, ln), "-np %d losses:\n%s\nplain:\n%s", np, ln ? ln : "-", l0 ? l0 : "-");
+        free(ln);
+    }
+    free(l0);
+    /* resumed at another rank count: 10 steps on 2 ranks, then to 20 on 3 */
+    o = NULL;
+    rc = vg_test_sh(&o, "rm -rf %s/dtr && " MPIRUN " -np 2 %s train %s --out %s/dtr --steps 10 && " MPIRUN " -np 3 %s train %s --out %s/dtr --resume",
+                    d, mb, args, d, mb, args, d);
+    CHECKF(rc == 0, "resume: rc %d %s", rc, o);
+    free(o);
+    CHECK(vg_test_sh(NULL, "cmp %s/dt0/model/model.safetensors %s/dtr/model/model.safetensors", d, d) == 0);
+    /* the default grouping (2 groups of 4) on 2 ranks: today's single-process weights */
+    const char *args2 = "--config models/configs/tiny.train.json --steps 20 --batch 8 -q";
+    o = NULL;
+    rc = vg_test_sh(&o, "rm -rf %s/dtd0 %s/dtd2 && %s train %s --out %s/dtd0 -t 2 && " MPIRUN " -np 2 %s train %s --out %s/dtd2", d, d,
+                    plain_bin(), args2, d, mb, args2, d);
+    CHECKF(rc == 0, "default groups: rc %d %s", rc, o);
+    free(o);
+    CHECK(vg_test_sh(NULL, "cmp %s/dtd0/model/model.safetensors %s/dtd2/model/model.safetensors", d, d) == 0);
+}
