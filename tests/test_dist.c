@@ -48,7 +48,7 @@ static const char *mpi_bin(void) {
 /* Open MPI as root, more ranks than cores, no binding (OpenMP threads), no ssh, no CMA */
 #define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 " \
     "OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_btl_vader_single_copy_mechanism=none " \
-    "OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_plm_rsh_agent=false OMP_NUM_THREADS=1 " \
+    "OMPI_MCA_btl_base_warn_component_unused=0 OMPI_MCA_plm_rsh_agent=false OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1 " \
     "timeout -k 10 300 mpirun -q --timeout 280"
 
 static bool write_text(const char *path, const char *txt) { return vg_file_write_atomic(path, txt, strlen(txt)) == VG_OK; }
