@@ -197,3 +197,65 @@ VG_TEST(dist_train_same_weights_at_1_2_3_ranks) {
     free(o);
     CHECK(vg_test_sh(NULL, "cmp %s/dtd0/model/model.safetensors %s/dtd2/model/model.safetensors", d, d) == 0);
 }
+
+/* SIGKILL of one rank mid-batch: mpirun fails, the clip being rendered has no vidgen.json;
+ * the rerun at another rank count redoes only what is missing and equals the plain run. */
+VG_TEST(dist_batch_killed_rank_then_resume) {
+    const char *mb = mpi_bin();
+    if (!mb) return;
+    const char *d = vg_test_tmpdir();
+    char jobs[600], *o = NULL;
+    snprintf(jobs, sizeof(jobs), "%s/dist_kill.jsonl", d);
+    char txt[4096] = "{\"defaults\": {\"width\": 32, \"height\": 32, \"frames\": 16, \"steps\": 8}}\n";
+    for (int i = 1; i <= 8; i++) {
+        size_t l = strlen(txt);
+        snprintf(txt + l, sizeof(txt) - l, "{\"name\": \"k%d\", \"prompt\": \"a big red ball moving right on a blue background\", \"seed\": %d}\n", i, i);
+    }
+    CHECK(write_text(jobs, txt));
+    /* kill the newest rank process (the pattern matches the ranks' command lines only) once the second clip is finished */
+    int rc = vg_test_sh(&o, "rm -rf %s/dk %s/dkp; (" MPIRUN " -np 2 %s batch %s --out %s/dk --model models/tiny -q > %s/dk.log 2>&1; echo $? > %s/dk.rc) & "
+                        "for i in $(seq 600); do [ -f %s/dk/k2/vidgen.json ] && break; sleep 0.1; done; "
+                        "kill -9 $(pgrep -f '^%s batch %s --out %s/dk ' | tail -1); wait; cat %s/dk.rc",
+                    d, d, mb, jobs, d, d, d, d, mb, jobs, d, d);
+    CHECKF(rc == 0 && atoi(o) != 0, "the killed run should fail: rc %d, mpirun's status %s", rc, o);
+    free(o);
+    o = NULL;
+    rc = vg_test_sh(&o, "ls %s/dk/*/vidgen.json | wc -l", d);
+    int finished = atoi(o);
+    free(o);
+    CHECKF(finished >= 2 && finished < 8, "%d clips finished before the kill (want some, not all)", finished);
+    o = NULL;
+    rc = vg_test_sh(&o, MPIRUN " -np 3 %s batch %s --out %s/dk --model models/tiny", mb, jobs, d);
+    char want[128];
+    snprintf(want, sizeof(want), "batch: %d done, %d skipped (finished earlier), 0 failed", 8 - finished, finished);
+    CHECKF(rc == 0 && strstr(o, want), "resume at -np 3: rc %d, want '%s':\n%s", rc, want, o);
+    free(o);
+    o = NULL;
+    rc = vg_test_sh(&o, "%s batch %s --out %s/dkp --model models/tiny -q -t 2 && diff -r -x vidgen.json -x batch.json %s/dk %s/dkp", plain_bin(), jobs, d, d, d);
+    CHECKF(rc == 0, "resumed clips differ from the plain run: %s", o);
+    free(o);
+}
+
+/* SIGTERM to one rank stops every rank after the step with a checkpoint (exit 0); resuming at
+ * one rank reaches the same weights as an uninterrupted run. */
+VG_TEST(dist_train_sigterm_one_rank_checkpoints_all) {
+    const char *mb = mpi_bin();
+    if (!mb) return;
+    const char *d = vg_test_tmpdir();
+    const char *args = "--config models/configs/tiny.train.json --steps 400 --batch 4 --ckpt-every 1000 -q";
+    char *o = NULL;
+    int rc = vg_test_sh(&o, "rm -rf %s/dts %s/dtu; (" MPIRUN " -np 2 %s train %s --out %s/dts > %s/dts.log 2>&1; echo $? > %s/dts.rc) & "
+                        "for i in $(seq 600); do [ -s %s/dts/log.jsonl ] && break; sleep 0.1; done; sleep 0.5; "
+                        "kill -TERM $(pgrep -f '^%s train %s --out %s/dts' | tail -1); wait; cat %s/dts.rc %s/dts.log",
+                    d, d, mb, args, d, d, d, d, mb, args, d, d, d);
+    CHECKF(rc == 0 && atoi(o) == 0 && strstr(o, "stopped at step"), "rc %d: %s", rc, o);
+    const char *at = strstr(o, "stopped at step ");
+    int step = at ? atoi(at + 16) : 0;
+    free(o);
+    CHECKF(step > 0 && step < 400, "stopped at step %d", step);
+    o = NULL;
+    rc = vg_test_sh(&o, "%s train %s --out %s/dts --resume -t 1 && %s train %s --out %s/dtu -t 2 && cmp %s/dts/model/model.safetensors %s/dtu/model/model.safetensors",
+                    plain_bin(), args, d, plain_bin(), args, d, d, d);
+    CHECKF(rc == 0, "resumed after the stop at step %d differs from an uninterrupted run: %s", step, o);
+    free(o);
+}

@@ -95,7 +95,7 @@ int vg_cmd_train(int argc, char **argv) {
     lctx lc = {isatty(2), c.quiet, c.steps};
     vg_status st = vg_train_run(&c, &g_stop, on_log, &lc, NULL);
     if (lc.tty && !c.quiet) fprintf(stderr, "\n");
-    if (st == VG_ERR_INTERRUPTED) { fprintf(stderr, "vidgen: %s\n", vg_last_error()); rc = 0; }
+    if (st == VG_ERR_INTERRUPTED) { if (!vg_dist_rank()) fprintf(stderr, "vidgen: %s\n", vg_last_error()); rc = 0; }
     else if (st) rc = vg_dist_rank() && strstr(vg_last_error(), "another rank failed") ? CLI_RUNTIME : cli_lib_error(NULL);
     else if (!c.quiet) fprintf(stderr, "vidgen: trained to step %d; model in %s/model\n", c.steps, c.out);
     vg_train_config_free(&c);
