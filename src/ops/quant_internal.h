@@ -1,6 +1,6 @@
 /* quant_internal.h - private interface of the products on quantized weights (vg_qmatmul_nt):
  * the driver and scalar reference (quant_ref.c) and the ISA kernels (quant_avx512.c,
- * quant_avx2.c).
+ * quant_avx2.c); and the helpers the dequantizers (quant.c) share with their fast twins.
  *
  * Every weight block is first read as unsigned integer codes q (value = q - off), integer
  * sub-block scales sc and mins mn, and float d / m (q_unpack). Activations are quantized per
@@ -80,5 +80,13 @@ void q_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const flo
                  int64_t K, bool accumulate);
 void q_matmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias, int64_t M,
                      int64_t N, int64_t K, bool accumulate);
+
+/* ---- dequantizers (quant.c, branch qmath) ---- */
+/* K-quant 6-bit scale/min j (0..7) of the 12-byte packing (ggml's get_scale_min_k4). */
+void vg_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m);
+/* Q3_K's 12 scale bytes -> 16 scales, each still biased by 32. */
+void vg_q3k_scales(const uint8_t *s12, int8_t *out16);
+/* AVX-512 dequantizer; returns false when it does not handle t (the caller uses the ref). */
+bool vg_dequant_row_avx512(vg_dtype t, const void *src, float *dst, int64_t n);
 
 #endif
