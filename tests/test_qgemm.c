@@ -7,7 +7,8 @@
  *  - with activations that quantize exactly, the same comparison within float rounding only,
  *    which catches a single wrong weight code;
  *  - vg_matmul_nt / vg_matmul_nt_ref route quantized weights here, with bias and accumulate;
- *  - bad K and a non-product type give NaN and an error, no crash.
+ *  - bad K and a non-product type give NaN and an error, no crash;
+ *  - the AVX-512 activation quantizer gives the scalar one's bytes, ties included.
  * Weights are random bytes (every code, scale and bit pattern) with finite random f16 scales. */
 #include <stdlib.h>
 #include "test.h"
@@ -15,6 +16,7 @@
 #include "vidgen/quant.h"
 #include "vidgen/rng.h"
 #include "vidgen/status.h"
+#include "ops/quant_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -387,4 +389,28 @@ VG_TEST(qgemm_bad_arguments) {
     vg_qmatmul_nt(c, a, w, VG_DTYPE_F16, NULL, 1, 1, 32);
     CHECK(isnan(c[0]));
     CHECK(strstr(vg_last_error(), "not a product type") != NULL);
+}
+
+/* The AVX-512 activation quantizer gives q_quant_a32's bytes, sums and scales, ties included:
+ * a block with amax 127 has d = 1, so x = k + 0.5 lands exactly on the tie (rounded away from 0). */
+VG_TEST(qgemm_fast_activation_quantizer_matches_ref) {
+    const q_path *p = q_path_avx512();
+    if (!p || !p->quant32 || max_level() < 3 || !vg_cpu()->avx512vnni) { printf("skip (no AVX-512 VNNI)\n"); return; }
+    enum { NB = 8 };
+    float x[NB * 32];
+    vg_rng r;
+    vg_rng_seed(&r, 9);
+    for (int i = 0; i < NB * 32; i++) {
+        int b = i / 32;
+        double u = 2.0 * vg_rng_uniform(&r) - 1.0;
+        x[i] = b < 3 ? (float)(floor(u * 126.0) + 0.5) : b == 3 ? 0.0f : (float)(u * ldexp(1.0, b - 6));
+        if (i % 32 == 7 && b < 3) x[i] = b == 1 ? -127.0f : 127.0f;
+    }
+    qa_blk ref[NB], got[NB];
+    memset(ref, 0, sizeof(ref));
+    memset(got, 0, sizeof(got));
+    q_quant_a32(x, ref, NB * 32);
+    p->quant32(x, got, NB * 32);
+    CHECK(ref[0].d == 1.0f);
+    CHECKF(memcmp(ref, got, sizeof(ref)) == 0, "fast activation quantizer differs from q_quant_a32");
 }

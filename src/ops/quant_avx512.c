@@ -142,7 +142,32 @@ static TV void kK(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *p
     else kK_body(ti, nb, pn, ar, acc, 4);
 }
 
-static const q_path path = {MR32, MRK, k32, kK, "avx512-vnni"};
+/* q_quant_a32 sixteen lanes at a time, the same float steps (x * id, round half away from zero
+ * as trunc + (|x - trunc| >= 0.5) sign), so the same bytes, sums and scales. */
+static TV void quant32(const float *x, qa_blk *y, int64_t n) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), half = _mm512_set1_ps(0.5f);
+    const __m512i one = _mm512_set1_epi32(0x3f800000), sgn = _mm512_set1_epi32((int)0x80000000u);
+    for (int64_t b = 0; b < n / VG_QK; b++, x += VG_QK) {
+        __m512 v[2] = {_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16)};
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v[0], absm), _mm512_and_ps(v[1], absm)));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m512 s = _mm512_mul_ps(v[h], _mm512_set1_ps(id));
+            __m512 t = _mm512_roundscale_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(s, t), absm), half, _CMP_GE_OQ);
+            __m512 adj = _mm512_castsi512_ps(_mm512_maskz_or_epi32(up, one, _mm512_and_si512(_mm512_castps_si512(s), sgn)));
+            q[h] = _mm512_cvttps_epi32(_mm512_add_ps(t, adj));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * h), _mm512_cvtepi32_epi8(q[h]));
+        }
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+        y[b].d = d;
+        y[b].sum = sum;
+        y[b].s = (float)sum * d;
+    }
+}
+
+static const q_path path = {MR32, MRK, k32, kK, quant32, "avx512-vnni"};
 const q_path *q_path_avx512(void) { return &path; }
 #else
 const q_path *q_path_avx512(void) { return NULL; }

@@ -176,14 +176,24 @@ void q_unpack(vg_dtype t, const void *src, qw_blk *u) {
 
 /* ---- activation quantizers (ggml semantics) ---- */
 
+/* roundf (half away from zero) without the libm call and without branches (a data-dependent
+ * branch here costs more than the rest of the quantizer): x - trunc(x) is exact for |x| < 2^23. */
+static inline float round_away(float v) {
+    float t = truncf(v);
+    return t + copysignf(fabsf(v - t) >= 0.5f ? 1.0f : 0.0f, v);
+}
+
 void q_quant_a32(const float *x, qa_blk *y, int64_t n) {
     for (int64_t b = 0; b < n / VG_QK; b++, x += VG_QK) {
         float amax = 0.0f;
-        for (int e = 0; e < VG_QK; e++) amax = fmaxf(amax, fabsf(x[e]));
+        for (int e = 0; e < VG_QK; e++) {
+            float ax = fabsf(x[e]);
+            amax = ax > amax ? ax : amax;
+        }
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         int sum = 0;
         for (int e = 0; e < VG_QK; e++) {
-            int q = (int)roundf(x[e] * id);
+            int q = (int)round_away(x[e] * id);
             y[b].qs[e] = (int8_t)q;
             sum += q;
         }
@@ -402,7 +412,11 @@ void q_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const flo
         return;
     }
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int64_t i = 0; i < M; i++) quant_row(&ti, a + i * K, act + (size_t)i * (size_t)nb * ab, K);
+    for (int64_t i = 0; i < M; i++) {
+        uint8_t *ar = act + (size_t)i * (size_t)nb * ab;
+        if (!ti.kq && p->quant32) p->quant32(a + i * K, (qa_blk *)ar, K);
+        else quant_row(&ti, a + i * K, ar, K);
+    }
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int tid = 0;
