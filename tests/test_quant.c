@@ -1,0 +1,152 @@
+/* test_quant.c - ggml block types: dequantization bit for bit against ggml's own output
+ * (../shared/gguf-goldens/quant_T.gguf -> quant_T_deq.safetensors), the fast dequantizer against
+ * the _ref, the reference quantizers against ggml's bytes (quant_src.safetensors -> quant_T.gguf),
+ * and vg_quantize (errors, thread-count independence).
+ *
+ * The goldens are read with a minimal GGUF parser local to this file (the files hold no
+ * metadata keys: magic, version, n_tensors, n_kv = 0, tensor infos, data at the next multiple
+ * of 32). */
+#include <stdlib.h>
+#include <unistd.h>
+#include "test.h"
+#include "vidgen/io.h"
+#include "vidgen/quant.h"
+#include "vidgen/safetensors.h"
+#include "vidgen/status.h"
+#include "vidgen/gemm.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ------------------------------------------------------------------ minimal GGUF reader */
+
+typedef struct { char name[96]; int ndim; int64_t ne[4]; vg_dtype dt; uint64_t off; } tg_tensor;
+typedef struct { uint8_t *buf; size_t size; const uint8_t *data; size_t data_size; int n; tg_tensor t[16]; } tg_file;
+
+static bool ggml_type_to_vg(uint32_t g, vg_dtype *out) {
+    static const struct { uint32_t g; vg_dtype t; } map[] = {
+        {0, VG_DTYPE_F32}, {1, VG_DTYPE_F16}, {2, VG_DTYPE_Q4_0}, {3, VG_DTYPE_Q4_1}, {6, VG_DTYPE_Q5_0},
+        {7, VG_DTYPE_Q5_1}, {8, VG_DTYPE_Q8_0}, {10, VG_DTYPE_Q2_K}, {11, VG_DTYPE_Q3_K}, {12, VG_DTYPE_Q4_K},
+        {13, VG_DTYPE_Q5_K}, {14, VG_DTYPE_Q6_K}, {30, VG_DTYPE_BF16}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].g == g) { *out = map[i].t; return true; }
+    return false;
+}
+
+static bool rd(const tg_file *f, size_t *pos, void *dst, size_t n) {
+    if (*pos > f->size || f->size - *pos < n) return false;
+    memcpy(dst, f->buf + *pos, n);
+    *pos += n;
+    return true;
+}
+
+static void tg_free(tg_file *f) { free(f->buf); memset(f, 0, sizeof(*f)); }
+
+/* Parses path; false with a message on anything unexpected. */
+static bool tg_open(tg_file *f, const char *path) {
+    memset(f, 0, sizeof(*f));
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return false;
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f->buf = malloc(sz > 0 ? (size_t)sz : 1);
+    f->size = (size_t)sz;
+    bool ok = f->buf && sz > 0 && fread(f->buf, 1, f->size, fp) == f->size;
+    fclose(fp);
+    size_t pos = 0;
+    uint32_t magic = 0, ver = 0;
+    uint64_t nt = 0, nkv = 0;
+    ok = ok && rd(f, &pos, &magic, 4) && magic == 0x46554747u && rd(f, &pos, &ver, 4) && rd(f, &pos, &nt, 8) &&
+         rd(f, &pos, &nkv, 8) && nkv == 0 && nt <= 16;
+    for (uint64_t i = 0; ok && i < nt; i++) {
+        tg_tensor *t = &f->t[i];
+        uint64_t len = 0;
+        uint32_t nd = 0, ty = 0;
+        ok = rd(f, &pos, &len, 8) && len < sizeof(t->name) && rd(f, &pos, t->name, len) && rd(f, &pos, &nd, 4) &&
+             nd >= 1 && nd <= 4;
+        for (uint32_t d = 0; ok && d < nd; d++) ok = rd(f, &pos, &t->ne[d], 8) && t->ne[d] > 0;
+        ok = ok && rd(f, &pos, &ty, 4) && ggml_type_to_vg(ty, &t->dt) && rd(f, &pos, &t->off, 8);
+        t->ndim = (int)nd;
+        f->n = (int)i + 1;
+    }
+    size_t data = (pos + 31) / 32 * 32;
+    ok = ok && data <= f->size;
+    if (ok) { f->data = f->buf + data; f->data_size = f->size - data; }
+    for (int i = 0; ok && i < f->n; i++) {
+        int64_t nel = 1;
+        for (int d = 0; d < f->t[i].ndim; d++) nel *= f->t[i].ne[d];
+        int64_t rb = vg_dtype_row_bytes(f->t[i].dt, nel);
+        ok = rb > 0 && f->t[i].off <= f->data_size && (uint64_t)rb <= f->data_size - f->t[i].off;
+    }
+    if (!ok) tg_free(f);
+    return ok;
+}
+
+static int64_t tg_numel(const tg_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->ne[d];
+    return n;
+}
+
+static const char *k_types[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "f16", "bf16"};
+enum { N_TYPES = sizeof(k_types) / sizeof(k_types[0]) };
+
+static bool golden_path(char *buf, size_t n, const char *fmt, const char *type) {
+    char name[128];
+    snprintf(name, sizeof(name), fmt, type);
+    snprintf(buf, n, "%s/gguf-goldens/%s", vg_test_shared(), name);
+    return access(buf, R_OK) == 0;
+}
+
+/* ------------------------------------------------------------------ dequantization */
+
+/* Every tensor of every type: vg_dequant_row_ref and vg_dequant_row give exactly ggml's floats. */
+VG_TEST(quant_dequant_golden_bitexact) {
+    char gp[1024], dp[1024];
+    if (!golden_path(gp, sizeof(gp), "quant_%s.gguf", "q8_0")) { printf("skip (no gguf-goldens)\n"); return; }
+    int checked = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        CHECKF(golden_path(gp, sizeof(gp), "quant_%s.gguf", k_types[ti]), "missing %s", gp);
+        CHECKF(golden_path(dp, sizeof(dp), "quant_%s_deq.safetensors", k_types[ti]), "missing %s", dp);
+        tg_file g;
+        CHECKF(tg_open(&g, gp), "cannot parse %s", gp);
+        vg_st_file *st = NULL;
+        vg_status s = vg_st_open(&st, dp);
+        if (s != VG_OK) { tg_free(&g); CHECKF(0, "%s: %s", dp, vg_last_error()); }
+        CHECKF(g.n == 5 && vg_st_count(st) == 5, "%s: %d tensors", gp, g.n);
+        bool ok = true;
+        for (int i = 0; ok && i < g.n; i++) {
+            const tg_tensor *t = &g.t[i];
+            const vg_tensor *ref = vg_st_get(st, t->name);
+            int64_t n = tg_numel(t);
+            ok = ref && ref->dtype == VG_DTYPE_F32 && vg_tensor_numel(ref) == n;
+            if (!ok) { vg_test_failf(__FILE__, __LINE__, "%s: %s absent or wrong size in %s", gp, t->name, dp); break; }
+            float *a = malloc((size_t)n * 4), *b = malloc((size_t)n * 4);
+            ok = a && b;
+            if (ok) {
+                /* row by row, as the users call it */
+                int64_t cols = t->ne[0], rb = vg_dtype_row_bytes(t->dt, cols);
+                for (int64_t r = 0; r < n / cols; r++) vg_dequant_row_ref(t->dt, g.data + t->off + r * rb, a + r * cols, cols);
+                vg_dequant_row(t->dt, g.data + t->off, b, n);
+                int64_t bad = -1, badf = -1;
+                for (int64_t k = 0; k < n && bad < 0; k++) if (memcmp(&a[k], &((const float *)ref->data)[k], 4)) bad = k;
+                for (int64_t k = 0; k < n && badf < 0; k++) if (memcmp(&b[k], &a[k], 4)) badf = k;
+                if (bad >= 0)
+                    vg_test_failf(__FILE__, __LINE__, "%s %s: _ref element %lld is %.9g, ggml %.9g", k_types[ti], t->name,
+                                  (long long)bad, a[bad], ((const float *)ref->data)[bad]);
+                if (badf >= 0)
+                    vg_test_failf(__FILE__, __LINE__, "%s %s: fast element %lld is %.9g, _ref %.9g", k_types[ti], t->name,
+                                  (long long)badf, b[badf], a[badf]);
+                ok = bad < 0 && badf < 0;
+                checked++;
+            }
+            free(a);
+            free(b);
+        }
+        vg_st_close(st);
+        tg_free(&g);
+        if (!ok) return;
+    }
+    CHECK(checked == 5 * N_TYPES);
+}
