@@ -41,5 +41,11 @@ void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n);
 /* ggml's reference quantizer (quantize_row_*_ref, no importance matrix) for one row of n
  * elements, n a multiple of the block. */
 void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
+/* ggml's quantizer with an importance matrix (the quantize_*_impl paths of ggml_quantize_chunk):
+ * imatrix holds n weights, NULL means all ones. With NULL this gives, byte for byte, what
+ * stable-diffusion.cpp's `-M convert --type T` writes (../shared/gguf-goldens), and a lower error
+ * than vg_quant_row_ref for every block type. Q8_0, F16, BF16 have no weighted path (same as
+ * vg_quant_row_ref). */
+void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
 
 #endif
