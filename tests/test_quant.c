@@ -245,3 +245,63 @@ VG_TEST(quant_quantize_ref_unweighted) {
         else CHECKF(s.diff_blocks > 0 && ratio >= 0.99 && ratio <= 1.2, "%s: rms ratio %.4f", k_types[ti], ratio);
     }
 }
+
+/* ------------------------------------------------------------------ whole tensors */
+
+static void fill_rand(float *x, int64_t n, uint32_t seed) {
+    uint32_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        float u = (float)(s >> 8) / 16777216.0f - 0.5f;
+        x[i] = (i % 97 == 0) ? 20 * u : u; /* a few outliers */
+    }
+}
+
+static const vg_dtype k_all[] = {VG_DTYPE_F32, VG_DTYPE_F16, VG_DTYPE_BF16, VG_DTYPE_Q4_0, VG_DTYPE_Q4_1, VG_DTYPE_Q5_0,
+                                 VG_DTYPE_Q5_1, VG_DTYPE_Q8_0, VG_DTYPE_Q2_K, VG_DTYPE_Q3_K, VG_DTYPE_Q4_K, VG_DTYPE_Q5_K,
+                                 VG_DTYPE_Q6_K};
+
+/* vg_quantize / vg_dequantize: the same bytes and floats as the row functions, at 1 and 2
+ * threads; bad shapes and types are refused with a message naming the type. */
+VG_TEST(quant_tensor_helpers) {
+    const int64_t rows = 37, cols = 768;
+    float *x = malloc(rows * cols * 4), *d1 = malloc(rows * cols * 4), *d2 = malloc(rows * cols * 4);
+    uint8_t *q1 = malloc(rows * cols * 4), *q2 = malloc(rows * cols * 4), *qr = malloc(rows * cols * 4);
+    CHECK(x && d1 && d2 && q1 && q2 && qr);
+    fill_rand(x, rows * cols, 7);
+    bool ok = true;
+    for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
+        const vg_dtype t = k_all[ti];
+        const int64_t rb = vg_dtype_row_bytes(t, cols);
+        for (int64_t r = 0; r < rows; r++) vg_quant_row_imatrix_ref(t, x + r * cols, qr + r * rb, cols, NULL);
+#ifdef _OPENMP
+        omp_set_num_threads(1);
+#endif
+        ok = vg_quantize(t, x, q1, rows, cols) == VG_OK && vg_dequantize(t, q1, d1, rows, cols) == VG_OK;
+#ifdef _OPENMP
+        omp_set_num_threads(2);
+#endif
+        ok = ok && vg_quantize(t, x, q2, rows, cols) == VG_OK && vg_dequantize(t, q2, d2, rows, cols) == VG_OK;
+        ok = ok && !memcmp(q1, qr, (size_t)(rows * rb)) && !memcmp(q1, q2, (size_t)(rows * rb)) &&
+             !memcmp(d1, d2, (size_t)(rows * cols * 4));
+        for (int64_t r = 0; ok && r < rows; r++) {
+            vg_dequant_row_ref(t, qr + r * rb, d2 + r * cols, cols);
+            ok = !memcmp(d1 + r * cols, d2 + r * cols, (size_t)cols * 4);
+        }
+        if (!ok) vg_test_failf(__FILE__, __LINE__, "%s: tensor helpers differ from the row functions", vg_dtype_name(t));
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(omp_get_num_procs());
+#endif
+    if (ok) {
+        CHECK(vg_quantize(VG_DTYPE_Q4_K, x, q1, 2, 100) == VG_ERR_SHAPE);
+        CHECKF(strstr(vg_last_error(), "Q4_K") && strstr(vg_last_error(), "256"), "message: %s", vg_last_error());
+        CHECK(vg_quantize(VG_DTYPE_Q8_0, x, q1, 2, 48) == VG_ERR_SHAPE);
+        CHECK(vg_quantize(VG_DTYPE_I32, x, q1, 2, 64) == VG_ERR_UNSUPPORTED);
+        CHECK(vg_quantize(VG_DTYPE_Q8_0, x, q1, 2, 0) == VG_ERR_ARG);
+        CHECK(vg_quantize(VG_DTYPE_Q8_0, x, q1, -1, 32) == VG_ERR_ARG);
+        CHECK(vg_dequantize(VG_DTYPE_Q6_K, q1, d1, 1, 255) == VG_ERR_SHAPE);
+        CHECK(vg_quantize(VG_DTYPE_Q8_0, x, q1, INT64_MAX / 2, 64) == VG_ERR_SHAPE);
+    }
+    free(x); free(d1); free(d2); free(q1); free(q2); free(qr);
+}

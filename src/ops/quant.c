@@ -223,3 +223,39 @@ void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n) {
 void vg_dequant_row(vg_dtype t, const void *src, float *dst, int64_t n) {
     vg_dequant_row_ref(t, src, dst, n);
 }
+
+/* rows x cols checks shared by the whole-tensor helpers; row bytes in *rb. */
+static vg_status check_tensor(const char *what, vg_dtype t, int64_t rows, int64_t cols, int64_t *rb) {
+    if (!(t == VG_DTYPE_F32 || t == VG_DTYPE_F16 || t == VG_DTYPE_BF16 || vg_dtype_is_quant(t)))
+        return vg_fail(VG_ERR_UNSUPPORTED, "%s: type %s is not a weight type (F32, F16, BF16, Q4_0 .. Q6_K)", what,
+                       vg_dtype_name(t));
+    if (rows < 0 || cols <= 0)
+        return vg_fail(VG_ERR_ARG, "%s: bad shape %lld x %lld", what, (long long)rows, (long long)cols);
+    *rb = vg_dtype_row_bytes(t, cols);
+    if (*rb < 0)
+        return vg_fail(VG_ERR_SHAPE, "%s: %s needs rows that are a multiple of %lld elements, got %lld", what,
+                       vg_dtype_name(t), (long long)vg_dtype_block(t), (long long)cols);
+    if (rows > 0 && (*rb > INT64_MAX / rows || cols > INT64_MAX / rows))
+        return vg_fail(VG_ERR_SHAPE, "%s: %lld x %lld overflows", what, (long long)rows, (long long)cols);
+    return VG_OK;
+}
+
+vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int64_t cols) {
+    int64_t rb;
+    vg_status s = check_tensor("quantize", t, rows, cols, &rb);
+    if (s != VG_OK) return s;
+    /* rows are independent and each is quantized by one thread: any thread count, same bytes */
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t r = 0; r < rows; r++)
+        vg_quant_row_imatrix_ref(t, src + r * cols, (uint8_t *)dst + r * rb, cols, NULL);
+    return VG_OK;
+}
+
+vg_status vg_dequantize(vg_dtype t, const void *src, float *dst, int64_t rows, int64_t cols) {
+    int64_t rb;
+    vg_status s = check_tensor("dequantize", t, rows, cols, &rb);
+    if (s != VG_OK) return s;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) vg_dequant_row(t, (const uint8_t *)src + r * rb, dst + r * cols, cols);
+    return VG_OK;
+}
