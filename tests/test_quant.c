@@ -305,3 +305,52 @@ VG_TEST(quant_tensor_helpers) {
     }
     free(x); free(d1); free(d2); free(q1); free(q2); free(qr);
 }
+
+/* Byte offsets of the half-precision fields (d, m/dmin) in each block type, -1 = none. */
+static void half_fields(vg_dtype t, int *a, int *b) {
+    *a = *b = -1;
+    switch (t) {
+    case VG_DTYPE_Q4_0: case VG_DTYPE_Q5_0: case VG_DTYPE_Q8_0: *a = 0; break;
+    case VG_DTYPE_Q4_1: case VG_DTYPE_Q5_1: case VG_DTYPE_Q4_K: case VG_DTYPE_Q5_K: *a = 0; *b = 2; break;
+    case VG_DTYPE_Q2_K: *a = 80; *b = 82; break;
+    case VG_DTYPE_Q3_K: *a = 108; break;
+    case VG_DTYPE_Q6_K: *a = 208; break;
+    default: break;
+    }
+}
+
+/* vg_dequant_row (AVX-512 where the CPU has it) gives the _ref's bits on random blocks: every
+ * quant bit pattern, random finite scales including subnormal halves and negative zero; F16
+ * rows also hold NaNs, infinities and subnormals. */
+VG_TEST(quant_dequant_fast_matches_ref) {
+    if (vg_cpu_level() < 3) printf("  (no AVX-512 here: the fast path is the _ref)\n");
+    const int64_t nblk = 67;
+    uint8_t *q = malloc(nblk * 256 * 4);
+    float *a = malloc(nblk * 256 * 4), *b = malloc(nblk * 256 * 4);
+    CHECK(q && a && b);
+    uint32_t s = 12345;
+    bool ok = true;
+    for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
+        const vg_dtype t = k_all[ti];
+        const int64_t n = vg_dtype_block(t) == 1 ? 16 * nblk + 5 : vg_dtype_block(t) * nblk;
+        const int64_t bytes = vg_dtype_row_bytes(t, n), bb = (int64_t)vg_dtype_block_bytes(t);
+        for (int64_t k = 0; k < bytes; k++) { s = s * 1664525u + 1013904223u; q[k] = (uint8_t)(s >> 24); }
+        int fa, fb;
+        half_fields(t, &fa, &fb);
+        for (int64_t k = 0; k < n / vg_dtype_block(t) && fa >= 0; k++) {
+            uint8_t *blk = q + k * bb;
+            blk[fa + 1] = (uint8_t)(blk[fa + 1] & 0xBF); /* exponent < 31: finite */
+            if (fb >= 0) blk[fb + 1] = (uint8_t)(blk[fb + 1] & 0xBF);
+            if (k == 3) { blk[fa] = 0; blk[fa + 1] = 0x80; }       /* -0 */
+            if (k == 5) { blk[fa] = 0x01; blk[fa + 1] = 0x00; }    /* smallest subnormal */
+        }
+        vg_dequant_row_ref(t, q, a, n);
+        vg_dequant_row(t, q, b, n);
+        for (int64_t k = 0; k < n && ok; k++)
+            if (memcmp(&a[k], &b[k], 4)) {
+                vg_test_failf(__FILE__, __LINE__, "%s element %lld: fast %.9g ref %.9g", vg_dtype_name(t), (long long)k, b[k], a[k]);
+                ok = false;
+            }
+    }
+    free(q); free(a); free(b);
+}

@@ -221,6 +221,7 @@ void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n) {
 /* ---------------------------------------------------------------- fast dispatch, tensors */
 
 void vg_dequant_row(vg_dtype t, const void *src, float *dst, int64_t n) {
+    if (vg_cpu_level() >= 3 && vg_dequant_row_avx512(t, src, dst, n)) return;
     vg_dequant_row_ref(t, src, dst, n);
 }
 
