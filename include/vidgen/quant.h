@@ -13,6 +13,7 @@
 #define VIDGEN_QUANT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "vidgen/status.h"
 #include "vidgen/tensor.h"
 
 #define VG_QK 32   /* elements per block, Q4_0 .. Q8_0 */
@@ -41,6 +42,20 @@ void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n);
 /* ggml's reference quantizer (quantize_row_*_ref, no importance matrix) for one row of n
  * elements, n a multiple of the block. */
 void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
+/* ggml's quantizer with an importance matrix (the quantize_*_impl paths of ggml_quantize_chunk):
+ * imatrix holds n weights, NULL means all ones. With NULL this gives, byte for byte, what
+ * stable-diffusion.cpp's `-M convert --type T` writes (../shared/gguf-goldens), and a lower error
+ * than vg_quant_row_ref for every block type. Q8_0, F16, BF16 have no weighted path (same as
+ * vg_quant_row_ref). */
+void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
+
+/* Whole tensors, rows x cols row-major, in parallel over rows (OpenMP; bit-identical at any
+ * thread count). t is F32, F16, BF16 or a block type; cols must be a multiple of
+ * vg_dtype_block(t) (VG_ERR_SHAPE otherwise); dst holds rows * vg_dtype_row_bytes(t, cols) bytes
+ * (that function is also the size of a quantized tensor). vg_quantize uses
+ * vg_quant_row_imatrix_ref(.., NULL): the bytes stable-diffusion.cpp's convert writes. */
+vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int64_t cols);
+vg_status vg_dequantize(vg_dtype t, const void *src, float *dst, int64_t rows, int64_t cols);
 
 /* C[M,N] = A[M,K] . W[N,K]^T (+ bias[N]) with W quantized: rows of K elements of type wt (Q8_0,
  * Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K), row stride vg_dtype_row_bytes(wt, K),
