@@ -3,7 +3,8 @@
  *    on awkward shapes (M, N in 1, 7, 33, 129; K = 96, 160 for the 32-element types);
  *  - 1 and 2 OpenMP threads bit-identical (panel tasks and row-chunk tasks);
  *  - the reference against dequantize-then-multiply (in double, with this file's own dequantizer
- *    written from ggml's dequantize_row_*) within the bound derived at qbound();
+ *    written from ggml's dequantize_row_*, itself checked against vg_dequant_row_ref) within the
+ *    bound derived at qbound();
  *  - with activations that quantize exactly, the same comparison within float rounding only,
  *    which catches a single wrong weight code;
  *  - vg_matmul_nt / vg_matmul_nt_ref route quantized weights here, with bias and accumulate;
@@ -314,8 +315,19 @@ static bool vs_dequant(vg_dtype t, int64_t M, int64_t N, int64_t K, bool exact_a
     void *w = rnd_q(t, N, K, seed + 1);
     double *wd = malloc(sizeof(double) * N * K), *wa = malloc(sizeof(double) * N * K);
     deq(t, w, N * K, wd, wa);
-    vg_qmatmul_nt_ref(c, a, w, t, NULL, M, N, K);
+    /* this file's dequantizer agrees with the library's (quant.c, bit-exact with ggml's float
+     * code on the shared goldens) up to that code's f32 rounding: 2^-22 of the terms' size */
+    float *wf = malloc(sizeof(float) * N * K);
+    vg_dequant_row_ref(t, w, wf, N * K);
     bool ok = true;
+    for (int64_t e = 0; e < N * K && ok; e++)
+        if (!(fabs(wf[e] - wd[e]) <= ldexp(wa[e], -22) + 1e-30)) {
+            vg_test_failf(__FILE__, __LINE__, "%s element %lld: vg_dequant_row_ref %.9g, test dequantizer %.9g",
+                          vg_dtype_name(t), (long long)e, wf[e], wd[e]);
+            ok = false;
+        }
+    free(wf);
+    vg_qmatmul_nt_ref(c, a, w, t, NULL, M, N, K);
     double worst = 0;
     for (int64_t i = 0; i < M && ok; i++)
         for (int64_t j = 0; j < N; j++) {
@@ -413,4 +425,22 @@ VG_TEST(qgemm_fast_activation_quantizer_matches_ref) {
     p->quant32(x, got, NB * 32);
     CHECK(ref[0].d == 1.0f);
     CHECKF(memcmp(ref, got, sizeof(ref)) == 0, "fast activation quantizer differs from q_quant_a32");
+    /* Q8_K: block 0 has -127 first and +127 later as the largest magnitudes (the first sets
+     * iscale = -127 / -127 = 1) and ties k + 0.5 everywhere else (half to even); block 1 is all
+     * zero; block 2 random with its maximum positive. */
+    float xk[3 * 256];
+    for (int i = 0; i < 256; i++) xk[i] = (float)((i * 37) % 200 - 100) + 0.5f;
+    xk[10] = -127.0f;
+    xk[100] = 127.0f;
+    xk[250] = 127.0f;
+    for (int i = 256; i < 512; i++) xk[i] = 0.0f;
+    for (int i = 512; i < 768; i++) xk[i] = (float)(vg_rng_uniform(&r) - 0.5);
+    xk[600] = 0.75f;
+    vg_block_q8_K kr[3], kg[3];
+    memset(kr, 0x55, sizeof(kr));
+    memset(kg, 0x55, sizeof(kg));
+    q_quant_aK(xk, kr, 3 * 256);
+    p->quantK(xk, kg, 3 * 256);
+    CHECK(kr[0].d == 1.0f && kr[1].d == 0.0f && kr[2].d < 0.0f);
+    CHECKF(memcmp(kr, kg, sizeof(kr)) == 0, "fast Q8_K activation quantizer differs from q_quant_aK");
 }

@@ -127,7 +127,7 @@ static T2 void kK(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *p
     }
 }
 
-static const q_path path = {MR, MR, k32, kK, NULL, "avx2"};
+static const q_path path = {MR, MR, k32, kK, NULL, NULL, "avx2"};
 const q_path *q_path_avx2(void) { return &path; }
 #else
 const q_path *q_path_avx2(void) { return NULL; }

@@ -167,7 +167,40 @@ static TV void quant32(const float *x, qa_blk *y, int64_t n) {
     }
 }
 
-static const q_path path = {MR32, MRK, k32, kK, quant32, "avx512-vnni"};
+/* q_quant_aK sixteen lanes at a time: the signed value of largest magnitude (the first one, as
+ * the scalar loop keeps), iscale = -127 / max, vcvtps2dq's round half to even (= nearest_int),
+ * min(v, 127); each zmm of 16 codes is one of the 16-sums. Same bytes, sums and scale. */
+static TV void quantK(const float *x, vg_block_q8_K *y, int64_t n) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / VG_QK_K; b++, x += VG_QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm));
+        const float amax = _mm512_reduce_max_ps(m);
+        memset(y[b].bsums, 0, sizeof(y[b].bsums));
+        if (amax == 0.0f) {
+            y[b].d = 0.0f;
+            memset(y[b].qs, 0, sizeof(y[b].qs));
+            continue;
+        }
+        const __m512 am = _mm512_set1_ps(amax);
+        float max = 0.0f;
+        for (int g = 0; g < 16; g++) {
+            __mmask16 hit = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm), am, _CMP_EQ_OQ);
+            if (hit) { max = x[16 * g + __builtin_ctz(hit)]; break; }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        const __m512i lim = _mm512_set1_epi32(127);
+        for (int g = 0; g < 16; g++) {
+            __m512i v = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + 16 * g))), lim);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(v));
+            y[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(v);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+static const q_path path = {MR32, MRK, k32, kK, quant32, quantK, "avx512-vnni"};
 const q_path *q_path_avx512(void) { return &path; }
 #else
 const q_path *q_path_avx512(void) { return NULL; }

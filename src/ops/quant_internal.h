@@ -70,7 +70,8 @@ typedef void (*q_kernel_fn)(vg_dtype t, const qtype_info *ti, int64_t nb, const 
 typedef struct {
     int mr32, mrk;      /* rows per call of k32 / kK */
     q_kernel_fn k32, kK;
-    void (*quant32)(const float *x, qa_blk *y, int64_t n); /* q_quant_a32's fast twin (same bytes), or NULL */
+    void (*quant32)(const float *x, qa_blk *y, int64_t n);       /* q_quant_a32's fast twin (same bytes), or NULL */
+    void (*quantK)(const float *x, vg_block_q8_K *y, int64_t n); /* q_quant_aK's, or NULL */
     const char *name;
 } q_path;
 const q_path *q_path_avx512(void); /* AVX-512 VNNI; NULL when not built */

@@ -415,6 +415,7 @@ void q_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const flo
     for (int64_t i = 0; i < M; i++) {
         uint8_t *ar = act + (size_t)i * (size_t)nb * ab;
         if (!ti.kq && p->quant32) p->quant32(a + i * K, (qa_blk *)ar, K);
+        else if (ti.kq && p->quantK) p->quantK(a + i * K, (vg_block_q8_K *)ar, K);
         else quant_row(&ti, a + i * K, ar, K);
     }
     #pragma omp parallel num_threads(nt) if (nt > 1)
