@@ -150,3 +150,31 @@ fuzz: fuzz-build
 	  || { tail -60 $(FUZZ_BUILD)/fuzz-$$t.log; echo "fuzz: $$t FAILED (log $(FUZZ_BUILD)/fuzz-$$t.log)"; exit 1; }; \
 	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)|cov:' $(FUZZ_BUILD)/fuzz-$$t.log | tail -3; \
 	done
+
+# --- robustness: allocation-failure build (build-alloc/, ASan + LeakSanitizer) ---------------
+# build-alloc/vidgen and build-alloc/vg_alloc_load route vidgen's own allocation calls through
+# tests/alloc/alloc_fail.c (-Wl,--wrap): VG_FAIL_ALLOC=k fails the k-th. tests/alloc/sweep.sh
+# sweeps k over each loader and a whole tiny-model run (test robust_alloc_fail_sweep).
+ALLOC_BUILD  = build-alloc
+ALLOC_WRAP   = malloc calloc realloc strdup strndup posix_memalign aligned_alloc open_memstream \
+               cJSON_Parse cJSON_Print cJSON_PrintUnformatted cJSON_CreateObject cJSON_CreateArray
+ALLOC_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer -fsanitize=address \
+               $(ARCH) $(OMP) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -DVG_DATADIR='"$(PREFIX)/share/vidgen"'
+ALLOC_LDFLAGS = -fsanitize=address $(OMP) $(patsubst %,-Wl$(comma)--wrap=%,$(ALLOC_WRAP))
+comma := ,
+ALLOC_LIB_OBJ = $(LIB_SRC:%.c=$(ALLOC_BUILD)/%.o)
+ALLOC_CLI_OBJ = $(CLI_SRC:%.c=$(ALLOC_BUILD)/%.o)
+.PHONY: alloc-build
+$(ALLOC_BUILD)/%.o: %.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -c $< -o $@
+$(ALLOC_BUILD)/cli_nomain.o: src/cli/main.c $(HEADERS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLOC_CFLAGS) -Dmain=vidgen_cli_main -c $< -o $@
+$(ALLOC_BUILD)/vidgen: $(ALLOC_CLI_OBJ) $(ALLOC_LIB_OBJ) $(ALLOC_BUILD)/tests/alloc/alloc_fail.o
+	$(CC) $(ALLOC_LDFLAGS) -o $@ $^ $(LDLIBS)
+$(ALLOC_BUILD)/vg_alloc_load: $(ALLOC_BUILD)/tests/alloc/alloc_driver.o $(filter-out $(ALLOC_BUILD)/src/cli/main.o,$(ALLOC_CLI_OBJ)) \
+                              $(ALLOC_BUILD)/cli_nomain.o $(ALLOC_LIB_OBJ) $(ALLOC_BUILD)/tests/alloc/alloc_fail.o
+	$(CC) $(ALLOC_LDFLAGS) -o $@ $^ $(LDLIBS)
+alloc-build: $(ALLOC_BUILD)/vidgen $(ALLOC_BUILD)/vg_alloc_load
+test: alloc-build
