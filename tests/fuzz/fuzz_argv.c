@@ -4,7 +4,7 @@
  * settings file), j.jsonl (two jobs), clip/ (3 PNG frames + manifest-less vidgen.json).
  * Arguments with '/' or ".." are refused (no path leaves the scratch folder). Heavy work is
  * capped: generate stops after the plan (gen_parse_argv + gen_plan_make, nothing rendered),
- * batch always gets --dry-run, dataset gets --clips 1 --size 16 --frames 2 and train
+ * batch always gets --dry-run --model m (the default model is models/tiny too), dataset gets --clips 1 --size 16 --frames 2 and train
  * --steps 1 appended (the later flag wins), numbers of more than 2 digits are refused. */
 #include <ctype.h>
 #include "fuzz_common.h"
@@ -24,6 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(p, sizeof(p), "%s/m", g_work);
     snprintf(q, sizeof(q), "%s/models/tiny", vgf_root());
     (void)symlink(q, p); /* may exist from an earlier run of this pid */
+    setenv("VIDGEN_MODEL", q, 1); /* the default model is the tiny one (batch calibrates on it) */
     if (vg_model_open(&g_tiny, q) != VG_OK) { fprintf(stderr, "fuzz_argv: %s: cannot open\n", q); abort(); }
     char *txt = NULL;
     snprintf(q, sizeof(q), "%s/models/configs/tiny.train.json", vgf_root());
@@ -99,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int nx = 0;
     int (*fn)(int, char **) = NULL;
     if (!strcmp(cmd, "generate")) fn = run_generate;
-    else if (!strcmp(cmd, "batch")) { fn = vg_cmd_batch; static char *d[] = {"--dry-run"}; x = d; nx = 1; }
+    else if (!strcmp(cmd, "batch")) { fn = vg_cmd_batch; static char *d[] = {"--dry-run", "--model", "m"}; x = d; nx = 3; }
     else if (!strcmp(cmd, "score")) fn = vg_cmd_score;
     else if (!strcmp(cmd, "dataset")) { fn = vg_cmd_dataset; x = extra_ds; nx = 6; }
     else if (!strcmp(cmd, "train")) { fn = vg_cmd_train; x = extra_tr; nx = 2; }
