@@ -109,6 +109,8 @@ VG_TEST(robust_alloc_fail_sweep) {
 
 /* ---- fuzz inputs replayed (the seeds, and every input a fuzzer ever crashed on) ---------- */
 
+static void quiet_warn(void *ctx, const char *msg) { (void)ctx; (void)msg; }
+
 static void replay_lib(const char *target, const char *path) {
     char *txt = NULL;
     size_t n = 0;
@@ -133,6 +135,14 @@ static void replay_lib(const char *target, const char *path) {
     } else if (!strcmp(target, "config")) {
         vg_model m;
         if (vg_model_create(&m, txt, path) == VG_OK) vg_model_close(&m);
+    } else if (!strcmp(target, "manifest")) {
+        char dir[600], mp[700];
+        snprintf(dir, sizeof(dir), "%s/replay_manifest", vg_test_tmpdir());
+        snprintf(mp, sizeof(mp), "%s/manifest.jsonl", dir);
+        vg_folder *f = NULL;
+        if (vg_mkdir_p(dir) == VG_OK && vg_file_write_atomic(mp, txt, n) == VG_OK &&
+            vg_folder_open(&f, dir, 0, 0, 1, quiet_warn, NULL) == VG_OK)
+            vg_folder_free(f);
     } else if (!strcmp(target, "prompt")) {
         vg_shape_spec s;
         (void)vg_shape_parse(&s, txt);

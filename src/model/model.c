@@ -221,7 +221,7 @@ void vg_model_close(vg_model *m) {
     vg_dit_free(&m->dit);
     vg_t5_free(&m->t5);
     free(m->t5_params);
-    for (int i = 0; i < m->n_vocab; i++) free(m->vocab[i]);
+    for (int i = 0; m->vocab && i < m->n_vocab; i++) free(m->vocab[i]); /* vocab NULL: refused before it */
     free(m->vocab);
     vg_wordtok_free(m->tok);
     free(m->config_json);
