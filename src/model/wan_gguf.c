@@ -28,25 +28,32 @@ static void owner_release(void *p) {
     free(o);
 }
 
-/* llama.cpp umT5 name -> HF T5 name; false when name is not one of them. */
-static bool llama_t5_name(char *out, size_t cap, const char *name) {
-    static const struct { const char *a, *b; } blk[] = {
-        {"attn_q.weight", "layer.0.SelfAttention.q.weight"}, {"attn_k.weight", "layer.0.SelfAttention.k.weight"},
-        {"attn_v.weight", "layer.0.SelfAttention.v.weight"}, {"attn_o.weight", "layer.0.SelfAttention.o.weight"},
-        {"attn_rel_b.weight", "layer.0.SelfAttention.relative_attention_bias.weight"},
-        {"attn_norm.weight", "layer.0.layer_norm.weight"}, {"ffn_gate.weight", "layer.1.DenseReluDense.wi_0.weight"},
-        {"ffn_up.weight", "layer.1.DenseReluDense.wi_1.weight"}, {"ffn_down.weight", "layer.1.DenseReluDense.wo.weight"},
-        {"ffn_norm.weight", "layer.1.layer_norm.weight"},
-    };
-    int r = -1;
-    if (strcmp(name, "token_embd.weight") == 0) r = snprintf(out, cap, "shared.weight");
-    else if (strcmp(name, "enc.output_norm.weight") == 0) r = snprintf(out, cap, "encoder.final_layer_norm.weight");
-    else if (strncmp(name, "enc.blk.", 8) == 0) {
+static const struct { const char *a, *b; } g_llama_blk[] = {
+    {"attn_q.weight", "layer.0.SelfAttention.q.weight"}, {"attn_k.weight", "layer.0.SelfAttention.k.weight"},
+    {"attn_v.weight", "layer.0.SelfAttention.v.weight"}, {"attn_o.weight", "layer.0.SelfAttention.o.weight"},
+    {"attn_rel_b.weight", "layer.0.SelfAttention.relative_attention_bias.weight"},
+    {"attn_norm.weight", "layer.0.layer_norm.weight"}, {"ffn_gate.weight", "layer.1.DenseReluDense.wi_0.weight"},
+    {"ffn_up.weight", "layer.1.DenseReluDense.wi_1.weight"}, {"ffn_down.weight", "layer.1.DenseReluDense.wo.weight"},
+    {"ffn_norm.weight", "layer.1.layer_norm.weight"},
+};
+
+bool vg_wan_t5_llama_name(char *out, size_t cap, const char *name, bool to_llama) {
+    const char *emb[2] = {"token_embd.weight", "shared.weight"}, *fin[2] = {"enc.output_norm.weight", "encoder.final_layer_norm.weight"};
+    const char *blk_pre[2] = {"enc.blk.", "encoder.block."};
+    int from = to_llama ? 1 : 0, to = 1 - from, r = -1;
+    char hf[256];
+    if (to_llama && vg_wan_t5_hf_name_(hf, sizeof(hf), name)) name = hf; /* official Wan T5 names too */
+    if (strcmp(name, emb[from]) == 0 || (to_llama && strcmp(name, "encoder.embed_tokens.weight") == 0)) r = snprintf(out, cap, "%s", emb[to]);
+    else if (strcmp(name, fin[from]) == 0) r = snprintf(out, cap, "%s", fin[to]);
+    else if (strncmp(name, blk_pre[from], strlen(blk_pre[from])) == 0) {
+        const char *p = name + strlen(blk_pre[from]);
         char *end;
-        long i = strtol(name + 8, &end, 10);
-        if (end == name + 8 || *end != '.' || i < 0) return false;
-        for (size_t k = 0; k < sizeof(blk) / sizeof(blk[0]); k++)
-            if (strcmp(end + 1, blk[k].a) == 0) r = snprintf(out, cap, "encoder.block.%ld.%s", i, blk[k].b);
+        long i = strtol(p, &end, 10);
+        if (end == p || *end != '.' || i < 0) return false;
+        for (size_t k = 0; k < sizeof(g_llama_blk) / sizeof(g_llama_blk[0]); k++) {
+            const char *a = to_llama ? g_llama_blk[k].b : g_llama_blk[k].a, *b = to_llama ? g_llama_blk[k].a : g_llama_blk[k].b;
+            if (strcmp(end + 1, a) == 0) r = snprintf(out, cap, "%s%ld.%s", blk_pre[to], i, b);
+        }
     }
     return r > 0 && (size_t)r < cap;
 }
@@ -113,7 +120,7 @@ vg_status vg_wan_gguf_open_(vg_st_file **out, const char *path) {
     for (int64_t i = 0; i < n && !st; i++) {
         const char *nm = vg_gguf_name(g, i);
         char mapped[GGUF_KEY_MAX];
-        if (!(llama_t5 && llama_t5_name(mapped, sizeof(mapped), nm))) snprintf(mapped, sizeof(mapped), "%s", nm);
+        if (!(llama_t5 && vg_wan_t5_llama_name(mapped, sizeof(mapped), nm, false))) snprintf(mapped, sizeof(mapped), "%s", nm);
         if (!(names[i] = strdup(mapped))) { st = vg_fail(VG_ERR_OOM, "%s: out of memory", path); break; }
         t[i] = *vg_gguf_at(g, i);
         if ((st = real_shape(&t[i], g, nm))) break;
