@@ -358,3 +358,47 @@ VG_TEST(wan_dmd_few_step_schedule) {
     }
 #undef FEW
 }
+
+/* A distillation checkpoint saved whole (Self-Forcing / CausVid style): the DiT under
+ * "generator.model._orig_mod." beside a critic copy under "fake_score.model." with other values.
+ * vidgen takes the generator: the frames equal those of the plain file. */
+VG_TEST(wan_distilled_checkpoint_prefixes) {
+    const char *cd = comfy_dir();
+    CHECK(cd);
+    const char *d = vg_test_tmpdir();
+    char src[700], dst[700];
+    snprintf(src, sizeof(src), "%s/wan2.1_t2v_1.3B_fp16.safetensors", cd);
+    snprintf(dst, sizeof(dst), "%s/selfforcing_dit.safetensors", d);
+    vg_st_file *f = NULL;
+    CHECK_OK(vg_st_open(&f, src));
+    vg_st_writer *w = vg_st_writer_new();
+    vg_status st = VG_OK;
+    for (int64_t i = 0; i < vg_st_count(f) && !st; i++) {
+        const vg_tensor *t = vg_st_at(f, i);
+        const char *nm = vg_st_name(f, i);
+        if (!strncmp(nm, "model.diffusion_model.", 22)) nm += 22;
+        char a[300], b[300];
+        snprintf(a, sizeof(a), "fake_score.model.%s", nm);
+        snprintf(b, sizeof(b), "generator.model._orig_mod.%s", nm);
+        int64_t n = vg_tensor_numel(t);
+        float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        vg_to_f32(v, t->data, t->dtype, n);
+        for (int64_t j = 0; j < n; j++) v[j] = -v[j]; /* the critic: other values */
+        st = vg_st_writer_add_f32(w, a, t->dtype, t->ndim, t->shape, v);
+        free(v);
+        if (!st) st = vg_st_writer_add(w, b, t->dtype, t->ndim, t->shape, t->data);
+    }
+    const char *meta = vg_st_metadata(f, "config"); /* the tiny DiT's shape config travels along */
+    if (!st && meta) st = vg_st_writer_meta(w, "config", meta);
+    if (!st) st = vg_st_writer_save(w, dst);
+    vg_st_writer_free(w);
+    vg_st_close(f);
+    CHECK_OK(st);
+    CHECK(vg_test_sh(NULL, "%s --model %s " GEN " --out %s/sf_ref", bin(), cd, d) == 0);
+    char *out = NULL;
+    int rc = vg_test_sh(&out, "%s --diffusion-model %s --text-encoder %s/umt5_xxl_fp16.safetensors --vae %s/wan_2.1_vae.safetensors "
+                        GEN " --out %s/sf_gen 2>&1", bin(), dst, cd, cd, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, out ? out : "");
+    free(out);
+    for (int fr = 1; fr <= 5; fr++) CHECKF(same_pixels(d, "sf_ref", "sf_gen", fr), "frame %d: not the generator's frames", fr);
+}

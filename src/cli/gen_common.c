@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "gen_common.h"
 #include "vidgen/io.h"
+#include "vidgen/lora.h"
 #include "vidgen/video.h"
 
 const gen_sdef gen_defs[S_COUNT] = {
@@ -407,6 +408,7 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     p->seed = s->set[S_SEED] ? s->u64[S_SEED] : 0;
     p->window = s->set[S_WINDOW] ? (int)s->num[S_WINDOW] : m->def.window;
     p->sampler = sampler;
+    pl->loras = s->set[S_LORA] ? s->str[S_LORA] : NULL;
     p->anchor = s->set[S_ANCHOR] ? (int)s->num[S_ANCHOR] : m->known_frames;
     p->chunk = s->set[S_CHUNK] ? (int)s->num[S_CHUNK] : m->def.chunk;
     p->chunk_overlap = s->set[S_CHUNK_OV] ? (int)s->num[S_CHUNK_OV] : m->def.chunk_overlap;
@@ -452,6 +454,25 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     return 0;
 }
 
+int gen_merge_loras(vg_dit *dit, const char *list, bool quiet, gen_err *e) {
+    for (const char *l = list; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        char spec[4200], path[4200];
+        float sc;
+        snprintf(spec, sizeof(spec), "%.*s", (int)n, l);
+        if (!vg_lora_parse_spec(spec, path, sizeof(path), &sc))
+            return gen_fail(e, CLI_USAGE, "--lora FILE[:SCALE], e.g. --lora style.safetensors:0.8", "--lora '%s': expected FILE[:SCALE]", spec);
+        vg_lora_report rep;
+        if (vg_lora_apply(dit, path, sc, &rep)) return gen_fail_lib(e, NULL);
+        if (rep.unmatched && !quiet)
+            fprintf(stderr, "vidgen: warning: %s: %d LoRA key%s this model lacks, ignored: %s%s\n", path, rep.unmatched,
+                    rep.unmatched > 1 ? "s" : "", rep.unmatched_names, rep.unmatched > 8 ? ", ..." : "");
+        l = nl ? nl + 1 : l + n;
+    }
+    return 0;
+}
+
 void gen_plan_free(gen_plan *pl) {
     free(pl->init);
     pl->init = NULL;
@@ -491,6 +512,17 @@ cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     if (p->window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p->window);
     cJSON_AddNumberToObject(meta, "fps", pl->fps);
+    if (pl->loras) {
+        cJSON *la = cJSON_AddArrayToObject(meta, "loras");
+        for (const char *l = pl->loras; *l;) {
+            const char *nl = strchr(l, '\n');
+            size_t n = nl ? (size_t)(nl - l) : strlen(l);
+            char spec[4200];
+            snprintf(spec, sizeof(spec), "%.*s", (int)n, l);
+            cJSON_AddItemToArray(la, cJSON_CreateString(spec));
+            l = nl ? nl + 1 : l + n;
+        }
+    }
     cJSON *fmt = cJSON_AddArrayToObject(meta, "format");
     cJSON_AddItemToArray(fmt, cJSON_CreateString("png"));
     if (pl->formats & FMT_APNG) cJSON_AddItemToArray(fmt, cJSON_CreateString("apng"));

@@ -84,7 +84,13 @@ typedef struct {
     char init_hash[17];
     int64_t need_bytes;     /* memory estimate for the whole run */
     int64_t max_memory;     /* --max-memory, 0 = none */
+    const char *loras;      /* borrowed: "FILE[:SCALE]" lines (S_LORA), NULL when none; the model
+                             * must have them merged (gen_merge_loras) before the render */
 } gen_plan;
+
+/* Merges each "FILE[:SCALE]" line of list into dit (vg_lora_apply); warns on stderr about keys
+ * the model lacks unless quiet. Errors name the file (code 1; 2 for a malformed spec). */
+int gen_merge_loras(vg_dit *dit, const char *list, bool quiet, gen_err *e);
 
 /* Effective settings: model defaults where unset; validates size against the patch, sampler,
  * formats, init frames (read and resized to the model size). Usage errors are code 2. */

@@ -3,6 +3,7 @@
  * Spec: shared/WAN.md 4.2-4.6. Legend: F video frames, H W pixels, T latent frames, h w latent
  * size, Z = 16 latent channels, D DiT dim, Dt text dim, N real prompt tokens, L = text_len (512). */
 #include "model/wan_internal.h"
+#include "vidgen/lora.h"
 
 /* ================================================================ pipeline */
 
@@ -79,6 +80,8 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_detect(&dc, &nm, prefix, sizeof(prefix), fd))) goto out;
     int64_t T = (p->frames - 1) / 4 + 1, h = p->height / 8, w = p->width / 8, n = 16 * T * h * w;
     m->dit_weights = vg_wan_files_bytes(fd);
+    /* LoRAs: merged weights are owned copies beside the mapping; at most every matrix once */
+    if (p->n_loras > 0) m->dit_weights += vg_wan_files_bytes(fd);
     m->dit_acts = vg_dit_acts_bytes(&dc, 1, T, h, w, false);
     /* latents: x, v_cond, v_uncond, v, solver history (4n), contexts 2 x L x Dt */
     m->dit = m->dit_weights + m->dit_acts + 4 * (8 * n) + 4 * 2 * (int64_t)dc.text_len * dc.text_dim;
@@ -205,6 +208,16 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_load(&dit, &dc, fd, names, prefix))) goto out;
     int64_t n_extra = vg_wan_files_unused(fd, extra, sizeof(extra));
     if (n_extra) say(hooks, "%s: %lld unexpected tensor%s ignored: %s%s", paths->dit, (long long)n_extra, n_extra > 1 ? "s" : "", extra, n_extra > 8 ? ", ..." : "");
+    for (int i = 0; i < p->n_loras; i++) {
+        char lp[4096];
+        float sc;
+        vg_lora_report rep;
+        if (!vg_lora_parse_spec(p->loras[i], lp, sizeof(lp), &sc)) { st = vg_fail(VG_ERR_ARG, "--lora '%s': expected FILE[:SCALE]", p->loras[i]); goto out; }
+        if ((st = vg_lora_apply(&dit, lp, sc, &rep))) goto out;
+        if (rep.unmatched)
+            say(hooks, "%s: %d LoRA key%s this model lacks, ignored: %s%s", lp, rep.unmatched, rep.unmatched > 1 ? "s" : "",
+                rep.unmatched_names, rep.unmatched > 8 ? ", ..." : "");
+    }
     if ((st = vg_dit_acts_new(&acts, &dc, 1, T, h, w, false))) goto out;
     x = malloc(sizeof(float) * n); vc = malloc(sizeof(float) * n); vu = malloc(sizeof(float) * n);
     sig = malloc(sizeof(float) * (size_t)(p->steps + 1)); ts = malloc(sizeof(int64_t) * (size_t)p->steps);

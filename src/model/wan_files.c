@@ -160,18 +160,30 @@ int64_t vg_wan_files_unused(const vg_wan_files *f, char *names, size_t cap) {
 }
 
 /* A tensor whose name is prefix + key for some prefix ending in '.' (or empty): the prefix. */
+/* Rank of a prefix when a file holds several copies of a model (a distillation checkpoint saved
+ * whole: Self-Forcing / CausVid / DMD keep "generator", "generator_ema", "critic" or
+ * "fake_score" / "real_score" side by side): the generator first, its EMA next, a critic never. */
+static int prefix_rank(const char *p) {
+    if (strstr(p, "critic") || strstr(p, "fake_score") || strstr(p, "real_score") || strstr(p, "discriminator")) return 3;
+    if (strstr(p, "generator") && !strstr(p, "ema")) return 0;
+    if (strstr(p, "generator")) return 1;
+    return 2;
+}
+
 bool vg_wan_find_suffix_(const vg_wan_files *f, const char *key, char *prefix, size_t cap) {
     size_t kl = strlen(key);
+    int best = 99;
     for (int i = 0; i < f->n; i++)
         for (int64_t k = 0; k < vg_st_count(f->sh[i]); k++) {
             const char *nm = vg_st_name(f->sh[i], k);
             size_t nl = strlen(nm);
             if (nl < kl || strcmp(nm + nl - kl, key) || (nl > kl && nm[nl - kl - 1] != '.') || nl - kl >= cap) continue;
-            memcpy(prefix, nm, nl - kl);
-            prefix[nl - kl] = 0;
-            return true;
+            char p[512];
+            snprintf(p, sizeof(p), "%.*s", (int)(nl - kl), nm);
+            int r = prefix_rank(p);
+            if (r < best) { best = r; snprintf(prefix, cap, "%s", p); }
         }
-    return false;
+    return best < 99;
 }
 
 /* ================================================================ discovery */
