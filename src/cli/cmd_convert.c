@@ -1,6 +1,6 @@
 /* cmd_convert.c - `vidgen convert IN... --out FILE.gguf --type T`: safetensors (any layout the Wan
  * loaders read: single files, shard indexes, folders) or GGUF to GGUF, quantizing with ggml's
- * reference quantizers (vg_quant_row_ref). Layouts: comfy (ComfyUI-GGUF: official DiT names
+ * quantizers (vg_quant_row_imatrix_ref, no importance matrix: the bytes sd.cpp writes). Layouts: comfy (ComfyUI-GGUF: official DiT names
  * without a prefix, llama.cpp umT5 names, tensors of more than 4 dims flattened with
  * comfy.gguf.orig_shape.<name>) or sdcpp (stable-diffusion.cpp: "model.diffusion_model." DiT
  * names, 5-D patch embedding folded to 4-D, 2-D modulations, HF umT5 names). The file is written
@@ -30,15 +30,10 @@ static const char usage[] =
     "  --layout comfy (default): names and shapes as ComfyUI-GGUF (city96) writes them; sdcpp: as\n"
     "      stable-diffusion.cpp's -M convert. vidgen reads both.\n";
 
-/* qmath's quantizer with ggml's importance-matrix paths (NULL = all ones): the bytes
- * stable-diffusion.cpp's and llama.cpp's converters write. Weak so this file builds before that
- * function is in the library; without it the plain reference quantizer is used. */
-void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix) __attribute__((weak));
-
-static void quant_row(vg_dtype t, const float *src, void *dst, int64_t n) {
-    if (vg_quant_row_imatrix) vg_quant_row_imatrix(t, src, dst, n, NULL);
-    else vg_quant_row_ref(t, src, dst, n);
-}
+/* ggml's quantizer along its importance-matrix paths with all-ones weights (qmath's
+ * vg_quant_row_imatrix_ref): the bytes stable-diffusion.cpp's convert writes, and a lower error
+ * than the plain quantize_row_*_ref for the block types. */
+static void quant_row(vg_dtype t, const float *src, void *dst, int64_t n) { vg_quant_row_imatrix_ref(t, src, dst, n, NULL); }
 
 typedef struct { regex_t re; vg_dtype t; char *src; } rule;
 
@@ -313,7 +308,7 @@ int vg_cmd_convert(int argc, char **argv) {
                     (long long)cv.n_fallback, vg_dtype_name(cv.type), cv.fallbacks, cv.fb_len + 1 >= sizeof(cv.fallbacks) ? "..." : "");
         printf("%s: %lld tensors (%lld quantized), %.1f MiB of tensor data, layout %s, quantizer %s\n", out, (long long)cv.n_ctx,
                (long long)cv.n_quant, (double)cv.bytes / (1 << 20), layout,
-               vg_quant_row_imatrix ? "ggml (as sd.cpp/llama.cpp convert)" : "ggml reference (quantize_row_*_ref)");
+               "ggml (as sd.cpp's convert)");
     }
     for (int i = 0; i < cv.n_rules; i++) regfree(&cv.rules[i].re);
     free(cv.rules);
