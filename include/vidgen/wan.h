@@ -62,6 +62,11 @@ vg_status vg_wan_dit_load(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, 
  * as views into f (f must stay open while m is used; free m with vg_t5_free). */
 vg_status vg_wan_t5_load(vg_t5 *m, vg_wan_files *f);
 
+/* llama.cpp umT5 GGUF names (token_embd, enc.blk.N.attn_q, ...) <-> HF T5 names (shared,
+ * encoder.block.N.layer.0.SelfAttention.q, ...; to_llama also takes the official Wan T5 names);
+ * false for a name with no counterpart. */
+bool vg_wan_t5_llama_name(char *out, size_t cap, const char *name, bool to_llama);
+
 /* ---- the pipeline ---------------------------------------------------------------------- */
 /* The official default negative prompt (wan/configs/shared_config.py sample_neg_prompt). */
 extern const char vg_wan_default_negative_prompt[];

@@ -3,6 +3,7 @@
  * mapped onto vidgen's fields. Spec: shared/WAN.md 1.4, 2.3-2.4, 6.
  * Legend: D DiT dim, Dt text dim. */
 #include "model/wan_internal.h"
+#include "vidgen/quant.h"
 
 /* ================================================================ DiT names */
 
@@ -191,14 +192,15 @@ static void wload_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w
     const vg_tensor *t;
     vg_status st = vg_wan_files_require_(lc->f, key, nd, s, &t);
     if (st) { lc->err = st; return; }
-    if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16) {
-        lc->err = vg_fail(VG_ERR_FORMAT, "%s: tensor '%s' has dtype %s (expected F32, F16 or BF16)", lc->f->path, key,
-                          vg_dtype_name(t->dtype));
+    if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16 && !vg_dtype_is_quant(t->dtype)) {
+        lc->err = vg_fail(VG_ERR_FORMAT, "%s: tensor '%s' has dtype %s (expected F32, F16, BF16 or a GGUF quantized type)",
+                          lc->f->path, key, vg_dtype_name(t->dtype));
         return;
     }
     if (vec) { /* small vectors as f32 (the elementwise code reads floats), as vg_dit_load */
         float *dst = lc->vec + lc->vec_off;
-        vg_to_f32(dst, t->data, t->dtype, n);
+        if (vg_dtype_is_quant(t->dtype)) vg_dequant_row(t->dtype, t->data, dst, n);
+        else vg_to_f32(dst, t->data, t->dtype, n);
         w->d = dst; w->t = VG_DTYPE_F32;
         lc->vec_off += n;
     } else { w->d = t->data; w->t = t->dtype; }
@@ -318,8 +320,9 @@ vg_status vg_wan_t5_load(vg_t5 *m, vg_wan_files *f) {
         else { st = vg_fail(VG_ERR_FORMAT, "%s: no HF name for T5 key '%s'", f->path, o); break; }
         if (!official && i == 0 && !vg_wan_files_find(f, nm, NULL)) snprintf(nm, sizeof(nm), "%sencoder.embed_tokens.weight", prefix);
         if ((st = vg_wan_files_require_(f, nm, nd, sh, &t))) break;
-        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16) {
-            st = vg_fail(VG_ERR_FORMAT, "%s: '%s': dtype %s, expected F32, F16 or BF16", f->path, nm, vg_dtype_name(t->dtype));
+        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16 &&
+            !(vg_dtype_is_quant(t->dtype) && nd == 2)) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: '%s': dtype %s, expected F32, F16, BF16 (or quantized, for a matrix)", f->path, nm, vg_dtype_name(t->dtype));
             break;
         }
         vg_tensor *dst = t5_field(m, o);
