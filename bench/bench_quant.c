@@ -1,6 +1,7 @@
 /* bench_quant.c - ggml block types (`./build/vidgen_bench quant`), one thread:
  * dequantization speed of the AVX-512 path against the scalar _ref (elements/s, ratio), and
- * the speed of vg_quantize's quantizer (the weighted search `vidgen convert` runs). */
+ * the speed of vg_quantize's quantizer (the weighted search `vidgen convert` runs) against its
+ * scalar _ref (vg_quant_row_imatrix_ref). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "bench.h"
@@ -27,6 +28,13 @@ static void run_quant(void *p) {
     vg_quantize(c->t, c->x, c->qo, c->rows, c->cols);
 }
 
+static void run_quant_ref(void *p) {
+    quant_ctx *c = p;
+    const int64_t rb = vg_dtype_row_bytes(c->t, c->cols);
+    for (int64_t r = 0; r < c->rows; r++)
+        vg_quant_row_imatrix_ref(c->t, c->x + r * c->cols, (uint8_t *)c->qo + r * rb, c->cols, NULL);
+}
+
 void bench_quant(void) {
     static const vg_dtype types[] = {VG_DTYPE_F16, VG_DTYPE_BF16, VG_DTYPE_Q8_0, VG_DTYPE_Q4_0, VG_DTYPE_Q4_1,
                                      VG_DTYPE_Q5_0, VG_DTYPE_Q5_1, VG_DTYPE_Q2_K, VG_DTYPE_Q3_K, VG_DTYPE_Q4_K,
@@ -43,12 +51,12 @@ void bench_quant(void) {
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         quant_ctx c = {types[i], q, y, x, q, rows, cols};
         char name[96];
-        double tq = bench_time(run_quant, &c, 1);
+        double tq = bench_time(run_quant, &c, 3), tqr = bench_time(run_quant_ref, &c, 3);
         double tr = bench_time(run_ref, &c, 50), tf = bench_time(run_fast, &c, 50);
         snprintf(name, sizeof(name), "dequant %s fast", vg_dtype_name(types[i]));
         bench_record(name, n / tf * 1e-6, "Melem/s", "scalar _ref", n / tr * 1e-6);
         snprintf(name, sizeof(name), "quantize %s (vg_quantize)", vg_dtype_name(types[i]));
-        bench_record(name, n / tq * 1e-6, "Melem/s", NULL, 0);
+        bench_record(name, n / tq * 1e-6, "Melem/s", "scalar _ref", n / tqr * 1e-6);
     }
     free(x); free(y); free(q);
 }

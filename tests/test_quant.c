@@ -153,7 +153,7 @@ VG_TEST(quant_dequant_golden_bitexact) {
 
 /* ------------------------------------------------------------------ quantization */
 
-typedef struct { int64_t blocks, diff_blocks, n; double se_ours, se_ggml, max_ours, max_ggml; } qstat;
+typedef struct { int64_t blocks, diff_blocks, fast_diff, n; double se_ours, se_ggml, max_ours, max_ggml; } qstat;
 
 /* Quantizes every source tensor row by row with vg_quant_row_ref and compares with ggml's bytes
  * in quant_T.gguf; also the squared/max error of both dequantized results against the source. */
@@ -182,6 +182,15 @@ static bool quant_compare(const char *type, bool imatrix, qstat *out) {
             for (int64_t r = 0; r < n / cols; r++) {
                 if (imatrix) vg_quant_row_imatrix_ref(t->dt, x + r * cols, q + r * rb, cols, NULL);
                 else vg_quant_row_ref(t->dt, x + r * cols, q + r * rb, cols);
+            }
+            if (imatrix) { /* the fast quantizer must give the _ref's bytes */
+                uint8_t *qf = malloc((size_t)(n / cols * rb));
+                if (qf) {
+                    for (int64_t r = 0; r < n / cols; r++) vg_quant_row_imatrix(t->dt, x + r * cols, qf + r * rb, cols, NULL);
+                    for (int64_t k = 0; k < n / blk; k++) if (memcmp(qf + k * bb, q + k * bb, (size_t)bb)) out->fast_diff++;
+                }
+                ok = qf != NULL;
+                free(qf);
             }
             const uint8_t *gq = g.data + t->off;
             for (int64_t k = 0; k < n / blk; k++) {
@@ -214,7 +223,8 @@ static void print_stat(const char *what, const char *type, const qstat *s) {
            s->se_ggml > 0 ? sqrt(s->se_ours / s->se_ggml) : 1.0, s->max_ours, s->max_ggml);
 }
 
-/* vg_quant_row_imatrix_ref(NULL): ggml's bytes exactly, every block of every type (the goldens
+/* vg_quant_row_imatrix_ref(NULL) and the fast vg_quant_row_imatrix: ggml's bytes exactly, every
+ * block of every type (the goldens
  * are ggml_quantize_chunk's weighted paths with unit weights, as sd.cpp's convert runs them). */
 VG_TEST(quant_quantize_matches_ggml) {
     char p[1024];
@@ -225,6 +235,7 @@ VG_TEST(quant_quantize_matches_ggml) {
         print_stat("imatrix=1", k_types[ti], &s);
         CHECKF(s.blocks > 0 && s.diff_blocks == 0, "%s: %lld of %lld blocks differ from ggml's bytes", k_types[ti],
                (long long)s.diff_blocks, (long long)s.blocks);
+        CHECKF(s.fast_diff == 0, "%s: vg_quant_row_imatrix differs from the _ref in %lld blocks", k_types[ti], (long long)s.fast_diff);
     }
 }
 
@@ -269,6 +280,18 @@ VG_TEST(quant_tensor_helpers) {
     uint8_t *q1 = malloc(rows * cols * 4), *q2 = malloc(rows * cols * 4), *qr = malloc(rows * cols * 4);
     CHECK(x && d1 && d2 && q1 && q2 && qr);
     fill_rand(x, rows * cols, 7);
+    /* rows the searches treat specially: zeros, constants, all positive, all negative, 1e-8,
+     * constant blocks of 16/32 inside random ones, huge dynamic range */
+    for (int64_t c = 0; c < cols; c++) {
+        x[0 * cols + c] = 0.0f;
+        x[1 * cols + c] = 0.75f;
+        x[2 * cols + c] = fabsf(x[2 * cols + c]) + 0.5f;
+        x[3 * cols + c] = -fabsf(x[3 * cols + c]) - 0.01f;
+        x[4 * cols + c] = 1e-8f;
+        if ((c / 16) % 3 == 1) x[5 * cols + c] = -3.0f;
+        if ((c / 32) % 2 == 0) x[6 * cols + c] = 0.0f;
+        x[7 * cols + c] *= (c % 5 == 0) ? 1e4f : 1e-4f;
+    }
     bool ok = true;
     for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
         const vg_dtype t = k_all[ti];

@@ -238,7 +238,7 @@ vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int
     /* rows are independent and each is quantized by one thread: any thread count, same bytes */
 #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t r = 0; r < rows; r++)
-        vg_quant_row_imatrix_ref(t, src + r * cols, (uint8_t *)dst + r * rb, cols, NULL);
+        vg_quant_row_imatrix(t, src + r * cols, (uint8_t *)dst + r * rb, cols, NULL);
     return VG_OK;
 }
 

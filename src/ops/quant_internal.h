@@ -20,4 +20,12 @@ void vg_q3k_scales(const uint8_t *s12, int8_t *out16);
 /* AVX-512 dequantizer; returns false when it does not handle t (the caller uses the ref). */
 bool vg_dequant_row_avx512(vg_dtype t, const void *src, float *dst, int64_t n);
 
+/* make_qkx3_quants(n, nmax, x, w, L, &the_min, .., -0.9, 0.05, 36, false) for nprob independent
+ * problems laid out one after another (n <= 32); the AVX-512 version runs 16 at once, one per
+ * lane, with the same float operations in the same order (same bits). */
+typedef void (*vg_qkx3_batch_fn)(int nprob, int n, int nmax, const float *x, const float *w, uint8_t *L,
+                                 float *scale, float *the_min);
+void vg_qkx3_batch_avx512(int nprob, int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale,
+                          float *the_min);
+
 #endif
