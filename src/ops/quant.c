@@ -14,12 +14,7 @@
 #include "vidgen/status.h"
 #include "quant_internal.h"
 
-#define GROUP_MAX_EPS 1e-15f
-#define QMIN(a, b) ((a) < (b) ? (a) : (b))
-#define QMAX(a, b) ((a) > (b) ? (a) : (b))
-
 static inline float h2f(uint16_t h) { return vg_f16_to_f32(h); }
-static inline uint16_t f2h(float f) { return vg_f32_to_f16(f); }
 
 /* ---------------------------------------------------------------- dequantization (_ref) */
 

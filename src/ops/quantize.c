@@ -14,6 +14,14 @@
 #include "vidgen/quant.h"
 #include "quant_internal.h"
 
+/* The searches compare float sums: a fused multiply-add would change them. GCC does not fuse
+ * under -std=c11 (the Makefile's), clang fuses within expressions unless told not to. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #define GROUP_MAX_EPS 1e-15f
 #define QMIN(a, b) ((a) < (b) ? (a) : (b))
 #define QMAX(a, b) ((a) > (b) ? (a) : (b))
