@@ -1,7 +1,9 @@
-/* bench_quant.c - ggml block types (`./build/vidgen_bench quant`), one thread:
- * dequantization speed of the AVX-512 path against the scalar _ref (elements/s, ratio), and
- * the speed of vg_quantize's quantizer (the weighted search `vidgen convert` runs) against its
- * scalar _ref (vg_quant_row_imatrix_ref). */
+/* bench_quant.c - GFLOP/s of the products on quantized weights (vg_matmul_nt with a Q* weight
+ * type, i.e. vg_qmatmul_nt) beside vg_matmul_nt with f16, bf16 and f32 weights, same shapes and
+ * threads, one run (`./build/vidgen_bench quant`). Shapes: Wan-1.3B linear layers (dim 1536,
+ * FFN 8960) at M = 1024 tokens. Weights: N(0,1) f32 quantized by vg_quant_row_ref (ggml's
+ * reference quantizers); the activation quantization is inside the timed call. GFLOP/s counts
+ * 2 M N K for every type. The types run alternately, best of reps each (the machine is shared). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "bench.h"
@@ -9,54 +11,80 @@
 #include "vidgen/quant.h"
 #include "vidgen/rng.h"
 
-typedef struct { vg_dtype t; const void *q; float *y; const float *x; void *qo; int64_t rows, cols; } quant_ctx;
+typedef struct {
+    vg_dtype wt;
+    int64_t M, N, K;
+    const float *a;
+    float *c;
+    const void *w;
+} job;
 
-static void run_ref(void *p) {
-    quant_ctx *c = p;
-    const int64_t rb = vg_dtype_row_bytes(c->t, c->cols);
-    for (int64_t r = 0; r < c->rows; r++) vg_dequant_row_ref(c->t, (const uint8_t *)c->q + r * rb, c->y + r * c->cols, c->cols);
+static void run(void *p) {
+    job *j = p;
+    vg_matmul_nt(j->c, j->a, j->w, j->wt, NULL, j->M, j->N, j->K, false);
 }
 
-static void run_fast(void *p) {
-    quant_ctx *c = p;
-    const int64_t rb = vg_dtype_row_bytes(c->t, c->cols);
-    for (int64_t r = 0; r < c->rows; r++) vg_dequant_row(c->t, (const uint8_t *)c->q + r * rb, c->y + r * c->cols, c->cols);
+static void *weights(vg_dtype t, const float *w32, int64_t N, int64_t K) {
+    if (!vg_dtype_is_quant(t)) {
+        void *p = malloc((size_t)(N * K) * vg_dtype_size(t));
+        vg_from_f32(p, t, w32, N * K);
+        return p;
+    }
+    int64_t rb = vg_dtype_row_bytes(t, K);
+    uint8_t *p = malloc((size_t)(rb * N));
+    for (int64_t j = 0; j < N; j++) vg_quant_row_ref(t, w32 + j * K, p + j * rb, K);
+    return p;
 }
 
-static void run_quant(void *p) {
-    quant_ctx *c = p;
-    vg_quantize(c->t, c->x, c->qo, c->rows, c->cols);
-}
+#define NT 8
+static const vg_dtype types[NT] = {VG_DTYPE_F16, VG_DTYPE_BF16, VG_DTYPE_F32, VG_DTYPE_Q8_0,
+                                   VG_DTYPE_Q4_K, VG_DTYPE_Q6_K, VG_DTYPE_Q5_K, VG_DTYPE_Q4_0};
 
-static void run_quant_ref(void *p) {
-    quant_ctx *c = p;
-    const int64_t rb = vg_dtype_row_bytes(c->t, c->cols);
-    for (int64_t r = 0; r < c->rows; r++)
-        vg_quant_row_imatrix_ref(c->t, c->x + r * c->cols, (uint8_t *)c->qo + r * rb, c->cols, NULL);
+static void shape(int64_t M, int64_t N, int64_t K, int threads) {
+    float *a = malloc(sizeof(float) * (size_t)(M * K)), *w32 = malloc(sizeof(float) * (size_t)(N * K));
+    float *c = malloc(sizeof(float) * (size_t)(M * N));
+    vg_philox_fill_normal(a, M * K, 1, 0);
+    vg_philox_fill_normal(w32, N * K, 2, 0);
+    job j[NT];
+    double best[NT];
+    for (int t = 0; t < NT; t++) {
+        j[t] = (job){types[t], M, N, K, a, c, weights(types[t], w32, N, K)};
+        best[t] = 1e30;
+    }
+    bench_set_threads(threads);
+    double flops = 2.0 * M * N * K;
+    int reps = flops > 2e10 ? 3 : 5;
+    for (int t = 0; t < NT; t++) run(&j[t]); /* warm-up */
+    for (int r = 0; r < reps; r++)
+        for (int t = 0; t < NT; t++) {
+            double s = bench_time(run, &j[t], 1);
+            if (s < best[t]) best[t] = s;
+        }
+    char name[128], yard[64];
+    double f16 = flops / best[0] * 1e-9;
+    for (int t = 0; t < NT; t++) {
+        snprintf(name, sizeof(name), "qgemm %s-w M=%lld,N=%lld,K=%lld (%d thr)", vg_dtype_name(types[t]), (long long)M,
+                 (long long)N, (long long)K, threads);
+        snprintf(yard, sizeof(yard), "vg_matmul_nt f16-w");
+        if (t == 0) bench_record(name, f16, "GFLOP/s", NULL, 0);
+        else bench_record(name, flops / best[t] * 1e-9, "GFLOP/s", yard, f16);
+    }
+    /* the two targeted types against bf16 and f32 too */
+    for (int t = 3; t <= 4; t++)
+        for (int y = 1; y <= 2; y++) {
+            snprintf(name, sizeof(name), "qgemm %s-w / %s-w M=%lld,N=%lld,K=%lld (%d thr)", vg_dtype_name(types[t]),
+                     vg_dtype_name(types[y]), (long long)M, (long long)N, (long long)K, threads);
+            snprintf(yard, sizeof(yard), "vg_matmul_nt %s-w", vg_dtype_name(types[y]));
+            bench_record(name, flops / best[t] * 1e-9, "GFLOP/s", yard, flops / best[y] * 1e-9);
+        }
+    for (int t = 0; t < NT; t++) free((void *)j[t].w);
+    free(a); free(w32); free(c);
 }
 
 void bench_quant(void) {
-    static const vg_dtype types[] = {VG_DTYPE_F16, VG_DTYPE_BF16, VG_DTYPE_Q8_0, VG_DTYPE_Q4_0, VG_DTYPE_Q4_1,
-                                     VG_DTYPE_Q5_0, VG_DTYPE_Q5_1, VG_DTYPE_Q2_K, VG_DTYPE_Q3_K, VG_DTYPE_Q4_K,
-                                     VG_DTYPE_Q5_K, VG_DTYPE_Q6_K};
-    const int64_t rows = 64, cols = 1536, n = rows * cols; /* 98 K elements: output stays in L2 */
     bench_note_load("quant");
-    bench_set_threads(1);
-    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
-    void *q = malloc(sizeof(float) * n);
-    if (!x || !y || !q) { printf("  out of memory\n"); free(x); free(y); free(q); return; }
-    vg_philox_fill_normal(x, n, 11, 1);
-    for (int i = 0; i < n; i++) x[i] *= 0.02f;
-    printf("  %lld x %lld weights N(0, 0.02), 1 thread, CPU level %d\n", (long long)rows, (long long)cols, vg_cpu_level());
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        quant_ctx c = {types[i], q, y, x, q, rows, cols};
-        char name[96];
-        double tq = bench_time(run_quant, &c, 3), tqr = bench_time(run_quant_ref, &c, 3);
-        double tr = bench_time(run_ref, &c, 50), tf = bench_time(run_fast, &c, 50);
-        snprintf(name, sizeof(name), "dequant %s fast", vg_dtype_name(types[i]));
-        bench_record(name, n / tf * 1e-6, "Melem/s", "scalar _ref", n / tr * 1e-6);
-        snprintf(name, sizeof(name), "quantize %s (vg_quantize)", vg_dtype_name(types[i]));
-        bench_record(name, n / tq * 1e-6, "Melem/s", "scalar _ref", n / tqr * 1e-6);
-    }
-    free(x); free(y); free(q);
+    shape(1024, 1536, 1536, 2);
+    shape(1024, 8960, 1536, 2);
+    shape(1024, 1536, 8960, 2);
+    shape(1024, 1536, 1536, 1);
 }

@@ -31,6 +31,17 @@ void vg_matmul_tn_ref(float *c, const float *a, const float *b, int64_t M, int64
  * (training config "amx_f32", default true). Sets the mode, returns the previous one. */
 bool vg_gemm_f32_amx(bool on);
 
+/* bf16 operands for f32 products (training): when on and the CPU has AVX512_BF16 (level >= 3),
+ * vg_matmul_nt with F32/BF16 weights, vg_matmul_nn and vg_matmul_tn round both operands to bf16
+ * (RNE) when packing and sum the exact bf16 products in f32 with vdpbf16ps (pairs of k: the odd
+ * k's product is added before the even one's, one rounding each). Error per product term
+ * <= ~2^-7 |a w| (two roundings, unit roundoff 2^-8: bf16 keeps 8 significant bits), sums in f32; results stay bit-identical at any thread
+ * count. Off by default (inference and the golden tests run f32); the trainer turns it on for
+ * its run (training config "bf16", default true where available). Sets the mode, returns the
+ * previous one. AMX (level 4) keeps its own f32 mode (vg_gemm_f32_amx), which takes precedence. */
+bool vg_gemm_bf16(bool on);
+bool vg_gemm_bf16_available(void);
+
 /* CPU features detected at run time (cpu.c). */
 /* amx: AMX-TILE + AMX-BF16 present and the tile state granted by the OS (Linux arch_prctl). */
 typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;

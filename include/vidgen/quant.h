@@ -60,4 +60,18 @@ void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, co
 vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int64_t cols);
 vg_status vg_dequantize(vg_dtype t, const void *src, float *dst, int64_t rows, int64_t cols);
 
+/* C[M,N] = A[M,K] . W[N,K]^T (+ bias[N]) with W quantized: rows of K elements of type wt (Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K), row stride vg_dtype_row_bytes(wt, K),
+ * K a positive multiple of vg_dtype_block(wt). Each activation row is quantized as ggml does for
+ * the type's vec_dot (quantize_row_q8_0 / q8_1 for the 32-element types, q8_K for the K-quants;
+ * the activation scales are kept in f32 instead of f16), each block's integer dot product is
+ * exact, and the float steps are fixed (ops/quant_internal.h), so the result is bit-identical to
+ * _ref on every path and for any thread count. The weights are never expanded: panels of 32 rows
+ * are unpacked to 8-bit codes into a per-thread buffer on the fly. Bad arguments (another type,
+ * K not a multiple of the block) fill C with NaN and record the error (vg_last_error). */
+void vg_qmatmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const float *bias, int64_t M, int64_t N,
+                   int64_t K);
+void vg_qmatmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias, int64_t M,
+                       int64_t N, int64_t K);
+
 #endif

@@ -83,6 +83,10 @@ typedef struct {
     uint64_t seed;
     vg_sampler sampler;
     int window;                           /* temporal window in latent frames; < 0 = all */
+    const float *sigmas;                  /* optional [steps + 1] schedule (vg_schedule_from_timesteps /
+                                           * _sigmas); NULL = Wan's shifted schedule */
+    const char *const *loras;             /* optional "FILE[:SCALE]" LoRAs merged into the DiT at load */
+    int n_loras;
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);

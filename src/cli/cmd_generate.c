@@ -119,7 +119,8 @@ int vg_cmd_generate(int argc, char **argv) {
     else if (vg_model_find_default(mdir, sizeof(mdir))) { rc = cli_lib_error("pass --model DIR, or run make demo first"); goto done; }
     vg_model m;
     if (vg_model_open(&m, mdir)) { rc = cli_lib_error(NULL); goto done; }
-    gen_plan pl;
+    gen_plan pl = {0};
+    if (s.set[S_LORA] && (rc = gen_merge_loras(&m.dit, s.str[S_LORA], s.set[S_QUIET] && s.num[S_QUIET], &e))) goto fail_model;
     const char *out = s.set[S_OUT] ? s.str[S_OUT] : "out";
     bool overwrite = s.set[S_OVERWRITE] && s.num[S_OVERWRITE];
     vg_gen_stats st;

@@ -223,6 +223,8 @@ void vg_dit_free(vg_dit *m) {
     if (!m) return;
     free(m->owned);
     free(m->w.blk);
+    for (int i = 0; i < m->n_bufs; i++) free(m->bufs[i]);
+    free(m->bufs);
     memset(m, 0, sizeof(*m));
 }
 

@@ -1,251 +1,207 @@
-/* quant_avx512.c - AVX-512 dequantization of ggml's block types, 16 elements per vector.
- * Same bits as the _ref in quant.c: every element is the same single float product (and sum)
- * of the same operands. The products d * q are exact (an 11-bit half times a small integer),
- * Q6_K's (d * scale) is formed in scalar first exactly as the _ref does, then times q.
- * Compiled with target attributes, so it builds without -march and runs only when
- * vg_cpu_level() >= 3. */
+/* quant_avx512.c - AVX-512 VNNI kernels of the quantized products (quant_ref.c drives them).
+ * A packed panel holds 32 weight rows as [k-quad][row][4 codes] (quant_internal.h), so one
+ * zmm load is a k-quad of 16 rows and vpdpbusd (unsigned codes x signed activation bytes,
+ * the activation's 4 bytes broadcast) adds 4 products into each row's int32 lane.
+ * The code offset (Q8_0 +128, Q4_0 +8, Q5_0 +16) is taken back by starting the block's sum
+ * at -off * sum(a); the K-quants' offsets (Q3_K, Q6_K) and mins go through the activation's
+ * 16-sums with vpdpwssd. Integer sums are exact and the float steps are those of the
+ * reference in the same order, so results are bit-identical to q_matmul_nt_ref.
+ * Tiles: 6 rows x 32 lanes (32-element types), 4 x 32 (K-quants). Compiled with target
+ * attributes; used when vg_cpu_level() >= 3 and the CPU has AVX512_VNNI. */
 #include <immintrin.h>
 #include <string.h>
-#include "vidgen/quant.h"
+#include "vidgen/gemm.h"
 #include "ops/quant_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c")))
+#define TV __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 #define INL inline __attribute__((always_inline))
 
-/* 16 bytes -> 16 int32 lanes (zero-extended). */
-static INL T512 __m512i u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+enum { MR32 = 6, MRK = 4 };
 
-static INL T512 void store_mul(float *y, __m512i q, __m512 d) { _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_cvtepi32_ps(q), d)); }
-static INL T512 void store_mul_add(float *y, __m512i q, __m512 d, __m512 m) {
-    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), d), m));
-}
-static INL T512 void store_mul_sub(float *y, __m512i q, __m512 d, __m512 m) {
-    _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q), d), m));
+static INL int32_t ld32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
 }
 
-static T512 void d_q4_0(const vg_block_q4_0 *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF), eight = _mm512_set1_epi32(8);
-    for (int64_t i = 0; i < nb; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(vg_f16_to_f32(x[i].d));
-        const __m512i q = u8x16(x[i].qs);
-        store_mul(y, _mm512_sub_epi32(_mm512_and_si512(q, lo), eight), d);
-        store_mul(y + 16, _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight), d);
+static TV void k32(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn, const void *const *arows,
+                   float (*acc)[QNR]) {
+    const qa_blk *ar[MR32];
+    for (int i = 0; i < MR32; i++) ar[i] = arows[i];
+    __m512 f[MR32][2];
+    for (int i = 0; i < MR32; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
+    const int off = ti->off;
+    const bool hm = ti->has_min;
+    for (int64_t b = 0; b < nb; b++, pn += QP32_STRIDE) {
+        __m512i s[MR32][2];
+        for (int i = 0; i < MR32; i++) s[i][0] = s[i][1] = _mm512_set1_epi32(-off * ar[i][b].sum);
+        for (int q = 0; q < 8; q++) {
+            const __m512i w0 = _mm512_load_si512(pn + q * 128), w1 = _mm512_load_si512(pn + q * 128 + 64);
+            for (int i = 0; i < MR32; i++) {
+                const __m512i av = _mm512_set1_epi32(ld32(ar[i][b].qs + 4 * q));
+                s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, av);
+                s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, av);
+            }
+        }
+        const __m512 d0 = _mm512_load_ps(pn + QP32_D), d1 = _mm512_load_ps(pn + QP32_D + 64);
+        for (int i = 0; i < MR32; i++) {
+            const __m512 da = _mm512_set1_ps(ar[i][b].d);
+            f[i][0] = _mm512_fmadd_ps(_mm512_mul_ps(d0, da), _mm512_cvtepi32_ps(s[i][0]), f[i][0]);
+            f[i][1] = _mm512_fmadd_ps(_mm512_mul_ps(d1, da), _mm512_cvtepi32_ps(s[i][1]), f[i][1]);
+        }
+        if (hm) {
+            const __m512 m0 = _mm512_load_ps(pn + QP32_M), m1 = _mm512_load_ps(pn + QP32_M + 64);
+            for (int i = 0; i < MR32; i++) {
+                const __m512 sa = _mm512_set1_ps(ar[i][b].s);
+                f[i][0] = _mm512_fmadd_ps(m0, sa, f[i][0]);
+                f[i][1] = _mm512_fmadd_ps(m1, sa, f[i][1]);
+            }
+        }
+    }
+    for (int i = 0; i < MR32; i++) {
+        _mm512_storeu_ps(acc[i], f[i][0]);
+        _mm512_storeu_ps(acc[i] + 16, f[i][1]);
     }
 }
 
-static T512 void d_q4_1(const vg_block_q4_1 *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF);
-    for (int64_t i = 0; i < nb; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(vg_f16_to_f32(x[i].d)), m = _mm512_set1_ps(vg_f16_to_f32(x[i].m));
-        const __m512i q = u8x16(x[i].qs);
-        store_mul_add(y, _mm512_and_si512(q, lo), d, m);
-        store_mul_add(y + 16, _mm512_srli_epi32(q, 4), d, m);
-    }
-}
-
-/* Q5_0 / Q5_1: bit j of qh is the fifth bit of element j. */
-static T512 void d_q5_0(const vg_block_q5_0 *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF), s16 = _mm512_set1_epi32(16);
-    for (int64_t i = 0; i < nb; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(vg_f16_to_f32(x[i].d));
-        uint32_t qh;
-        memcpy(&qh, x[i].qh, 4);
-        const __m512i q = u8x16(x[i].qs);
-        const __m512i q0 = _mm512_mask_or_epi32(_mm512_and_si512(q, lo), (__mmask16)(qh & 0xFFFF), _mm512_and_si512(q, lo), s16);
-        const __m512i q1 = _mm512_mask_or_epi32(_mm512_srli_epi32(q, 4), (__mmask16)(qh >> 16), _mm512_srli_epi32(q, 4), s16);
-        store_mul(y, _mm512_sub_epi32(q0, s16), d);
-        store_mul(y + 16, _mm512_sub_epi32(q1, s16), d);
-    }
-}
-
-static T512 void d_q5_1(const vg_block_q5_1 *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF), s16 = _mm512_set1_epi32(16);
-    for (int64_t i = 0; i < nb; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(vg_f16_to_f32(x[i].d)), m = _mm512_set1_ps(vg_f16_to_f32(x[i].m));
-        uint32_t qh;
-        memcpy(&qh, x[i].qh, 4);
-        const __m512i q = u8x16(x[i].qs);
-        const __m512i q0 = _mm512_mask_or_epi32(_mm512_and_si512(q, lo), (__mmask16)(qh & 0xFFFF), _mm512_and_si512(q, lo), s16);
-        const __m512i q1 = _mm512_mask_or_epi32(_mm512_srli_epi32(q, 4), (__mmask16)(qh >> 16), _mm512_srli_epi32(q, 4), s16);
-        store_mul_add(y, q0, d, m);
-        store_mul_add(y + 16, q1, d, m);
-    }
-}
-
-static T512 void d_q8_0(const vg_block_q8_0 *x, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, y += 32) {
-        const __m512 d = _mm512_set1_ps(vg_f16_to_f32(x[i].d));
-        store_mul(y, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x[i].qs)), d);
-        store_mul(y + 16, _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(x[i].qs + 16))), d);
-    }
-}
-
-static T512 void d_q2_K(const vg_block_q2_K *x, float *y, int64_t nb) {
-    const __m512i three = _mm512_set1_epi32(3);
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = vg_f16_to_f32(x[i].d), mn = vg_f16_to_f32(x[i].dmin);
-        const uint8_t *q = x[i].qs;
-        int is = 0;
-        for (int n = 0; n < VG_QK_K; n += 128, q += 32) {
-            const __m512i qa = u8x16(q), qb = u8x16(q + 16);
-            for (int shift = 0; shift < 8; shift += 2) {
-                for (int half = 0; half < 2; half++, y += 16) {
-                    const uint8_t sc = x[i].scales[is++];
-                    const __m512 dl = _mm512_set1_ps(d * (sc & 0xF)), ml = _mm512_set1_ps(mn * (sc >> 4));
-                    const __m512i v = _mm512_and_si512(_mm512_srl_epi32(half ? qb : qa, _mm_cvtsi32_si128(shift)), three);
-                    store_mul_sub(y, v, dl, ml);
+/* One K-quant super-block series with NQ quads per sub-block (8: Q4_K/Q5_K, 4: the others). */
+static INL TV void kK_body(const qtype_info *ti, int64_t nb, const uint8_t *pn, const vg_block_q8_K *const *ar,
+                           float (*acc)[QNR], const int NQ) {
+    __m512 f[MRK][2];
+    for (int i = 0; i < MRK; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
+    const bool hm = ti->has_min, corr = !hm && ti->off != 0;
+    const int nsub = 64 / NQ;
+    for (int64_t b = 0; b < nb; b++, pn += QPK_STRIDE) {
+        __m512i it[MRK][2];
+        for (int i = 0; i < MRK; i++) it[i][0] = it[i][1] = _mm512_setzero_si512();
+        const int32_t *scp = (const int32_t *)(pn + QPK_SC);
+        for (int sb = 0; sb < nsub; sb++) {
+            __m512i s[MRK][2];
+            for (int i = 0; i < MRK; i++) s[i][0] = s[i][1] = _mm512_setzero_si512();
+            for (int q = sb * NQ; q < sb * NQ + NQ; q++) {
+                const __m512i w0 = _mm512_load_si512(pn + q * 128), w1 = _mm512_load_si512(pn + q * 128 + 64);
+                for (int i = 0; i < MRK; i++) {
+                    const __m512i av = _mm512_set1_epi32(ld32(ar[i][b].qs + 4 * q));
+                    s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, av);
+                    s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, av);
                 }
             }
+            const __m512i c0 = _mm512_load_si512(scp + sb * QNR), c1 = _mm512_load_si512(scp + sb * QNR + 16);
+            for (int i = 0; i < MRK; i++) {
+                it[i][0] = _mm512_add_epi32(it[i][0], _mm512_mullo_epi32(s[i][0], c0));
+                it[i][1] = _mm512_add_epi32(it[i][1], _mm512_mullo_epi32(s[i][1], c1));
+            }
         }
-    }
-}
-
-static T512 void d_q3_K(const vg_block_q3_K *x, float *y, int64_t nb) {
-    const __m512i three = _mm512_set1_epi32(3), four = _mm512_set1_epi32(4);
-    for (int64_t i = 0; i < nb; i++) {
-        const float d_all = vg_f16_to_f32(x[i].d);
-        const uint8_t *q = x[i].qs;
-        const __m512i hma = u8x16(x[i].hmask), hmb = u8x16(x[i].hmask + 16);
-        int8_t scales[16];
-        vg_q3k_scales(x[i].scales, scales);
-        int is = 0, m = 1;
-        for (int n = 0; n < VG_QK_K; n += 128, q += 32) {
-            const __m512i qa = u8x16(q), qb = u8x16(q + 16);
-            for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
-                const __m512i mv = _mm512_set1_epi32(m);
-                for (int half = 0; half < 2; half++, y += 16) {
-                    const __m512 dl = _mm512_set1_ps(d_all * (scales[is++] - 32));
-                    __m512i v = _mm512_and_si512(_mm512_srl_epi32(half ? qb : qa, _mm_cvtsi32_si128(shift)), three);
-                    const __mmask16 clear = _mm512_testn_epi32_mask(half ? hmb : hma, mv);
-                    v = _mm512_mask_sub_epi32(v, clear, v, four);
-                    store_mul(y, v, dl);
+        const int32_t *cw = (const int32_t *)(pn + QPK_CW);
+        if (corr)
+            for (int p = 0; p < 8; p++) {
+                const __m512i c0 = _mm512_load_si512(cw + p * QNR), c1 = _mm512_load_si512(cw + p * QNR + 16);
+                for (int i = 0; i < MRK; i++) {
+                    const __m512i bs = _mm512_set1_epi32(ld32(ar[i][b].bsums + 2 * p));
+                    it[i][0] = _mm512_dpwssd_epi32(it[i][0], c0, bs);
+                    it[i][1] = _mm512_dpwssd_epi32(it[i][1], c1, bs);
                 }
             }
+        const __m512 d0 = _mm512_load_ps(pn + QPK_D), d1 = _mm512_load_ps(pn + QPK_D + 64);
+        for (int i = 0; i < MRK; i++) {
+            const __m512 da = _mm512_set1_ps(ar[i][b].d);
+            f[i][0] = _mm512_fmadd_ps(_mm512_mul_ps(d0, da), _mm512_cvtepi32_ps(it[i][0]), f[i][0]);
+            f[i][1] = _mm512_fmadd_ps(_mm512_mul_ps(d1, da), _mm512_cvtepi32_ps(it[i][1]), f[i][1]);
         }
-    }
-}
-
-static T512 void d_q4_K(const vg_block_q4_K *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF);
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *q = x[i].qs;
-        const float d = vg_f16_to_f32(x[i].d), mn = vg_f16_to_f32(x[i].dmin);
-        uint8_t sc, m;
-        for (int j = 0, is = 0; j < VG_QK_K; j += 64, q += 32, is += 2, y += 64) {
-            vg_get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-            const __m512 d1 = _mm512_set1_ps(d * sc), m1 = _mm512_set1_ps(mn * m);
-            vg_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-            const __m512 d2 = _mm512_set1_ps(d * sc), m2 = _mm512_set1_ps(mn * m);
-            const __m512i qa = u8x16(q), qb = u8x16(q + 16);
-            store_mul_sub(y, _mm512_and_si512(qa, lo), d1, m1);
-            store_mul_sub(y + 16, _mm512_and_si512(qb, lo), d1, m1);
-            store_mul_sub(y + 32, _mm512_srli_epi32(qa, 4), d2, m2);
-            store_mul_sub(y + 48, _mm512_srli_epi32(qb, 4), d2, m2);
-        }
-    }
-}
-
-static T512 void d_q5_K(const vg_block_q5_K *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF), s16 = _mm512_set1_epi32(16);
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *ql = x[i].qs;
-        const __m512i qha = u8x16(x[i].qh), qhb = u8x16(x[i].qh + 16);
-        const float d = vg_f16_to_f32(x[i].d), mn = vg_f16_to_f32(x[i].dmin);
-        uint8_t sc, m;
-        int u1 = 1;
-        for (int j = 0, is = 0; j < VG_QK_K; j += 64, ql += 32, is += 2, y += 64, u1 <<= 2) {
-            vg_get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
-            const __m512 d1 = _mm512_set1_ps(d * sc), m1 = _mm512_set1_ps(mn * m);
-            vg_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
-            const __m512 d2 = _mm512_set1_ps(d * sc), m2 = _mm512_set1_ps(mn * m);
-            const __m512i b1 = _mm512_set1_epi32(u1), b2 = _mm512_set1_epi32(u1 << 1);
-            const __m512i qa = u8x16(ql), qb = u8x16(ql + 16);
-            __m512i v;
-            v = _mm512_and_si512(qa, lo);
-            store_mul_sub(y, _mm512_mask_add_epi32(v, _mm512_test_epi32_mask(qha, b1), v, s16), d1, m1);
-            v = _mm512_and_si512(qb, lo);
-            store_mul_sub(y + 16, _mm512_mask_add_epi32(v, _mm512_test_epi32_mask(qhb, b1), v, s16), d1, m1);
-            v = _mm512_srli_epi32(qa, 4);
-            store_mul_sub(y + 32, _mm512_mask_add_epi32(v, _mm512_test_epi32_mask(qha, b2), v, s16), d2, m2);
-            v = _mm512_srli_epi32(qb, 4);
-            store_mul_sub(y + 48, _mm512_mask_add_epi32(v, _mm512_test_epi32_mask(qhb, b2), v, s16), d2, m2);
-        }
-    }
-}
-
-static T512 void d_q6_K(const vg_block_q6_K *x, float *y, int64_t nb) {
-    const __m512i lo = _mm512_set1_epi32(0xF), three = _mm512_set1_epi32(3), s32 = _mm512_set1_epi32(32);
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = vg_f16_to_f32(x[i].d);
-        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
-        const int8_t *sc = x[i].scales;
-        for (int n = 0; n < VG_QK_K; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-            for (int g = 0; g < 2; g++) {
-                const int l = 16 * g;
-                const __m512i a = u8x16(ql + l), b = u8x16(ql + l + 32), h = u8x16(qh + l);
-                const __m512i q1 = _mm512_or_si512(_mm512_and_si512(a, lo), _mm512_slli_epi32(_mm512_and_si512(h, three), 4));
-                const __m512i q2 = _mm512_or_si512(_mm512_and_si512(b, lo),
-                                                   _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h, 2), three), 4));
-                const __m512i q3 = _mm512_or_si512(_mm512_srli_epi32(a, 4),
-                                                   _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h, 4), three), 4));
-                const __m512i q4 = _mm512_or_si512(_mm512_srli_epi32(b, 4), _mm512_slli_epi32(_mm512_srli_epi32(h, 6), 4));
-                store_mul(y + l + 0, _mm512_sub_epi32(q1, s32), _mm512_set1_ps(d * sc[g + 0]));
-                store_mul(y + l + 32, _mm512_sub_epi32(q2, s32), _mm512_set1_ps(d * sc[g + 2]));
-                store_mul(y + l + 64, _mm512_sub_epi32(q3, s32), _mm512_set1_ps(d * sc[g + 4]));
-                store_mul(y + l + 96, _mm512_sub_epi32(q4, s32), _mm512_set1_ps(d * sc[g + 6]));
+        if (hm) {
+            __m512i mn[MRK][2];
+            for (int i = 0; i < MRK; i++) mn[i][0] = mn[i][1] = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++) {
+                const __m512i c0 = _mm512_load_si512(cw + p * QNR), c1 = _mm512_load_si512(cw + p * QNR + 16);
+                for (int i = 0; i < MRK; i++) {
+                    const __m512i bs = _mm512_set1_epi32(ld32(ar[i][b].bsums + 2 * p));
+                    mn[i][0] = _mm512_dpwssd_epi32(mn[i][0], c0, bs);
+                    mn[i][1] = _mm512_dpwssd_epi32(mn[i][1], c1, bs);
+                }
+            }
+            const __m512 m0 = _mm512_load_ps(pn + QPK_DMIN), m1 = _mm512_load_ps(pn + QPK_DMIN + 64);
+            for (int i = 0; i < MRK; i++) {
+                const __m512 da = _mm512_set1_ps(ar[i][b].d);
+                f[i][0] = _mm512_fnmadd_ps(_mm512_mul_ps(m0, da), _mm512_cvtepi32_ps(mn[i][0]), f[i][0]);
+                f[i][1] = _mm512_fnmadd_ps(_mm512_mul_ps(m1, da), _mm512_cvtepi32_ps(mn[i][1]), f[i][1]);
             }
         }
     }
+    for (int i = 0; i < MRK; i++) {
+        _mm512_storeu_ps(acc[i], f[i][0]);
+        _mm512_storeu_ps(acc[i] + 16, f[i][1]);
+    }
 }
 
-/* F16: vcvtph2ps is exact, but quiets signalling NaNs; a chunk holding any NaN goes scalar. */
-static T512 void d_f16(const uint16_t *x, float *y, int64_t n) {
-    const __m256i expm = _mm256_set1_epi16(0x7c00), absm = _mm256_set1_epi16(0x7fff);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(x + i));
-        const __m256i a = _mm256_and_si256(h, absm);
-        if (_mm256_cmpgt_epi16_mask(a, expm)) {
-            for (int k = 0; k < 16; k++) y[i + k] = vg_f16_to_f32(x[i + k]);
-        } else {
-            _mm512_storeu_ps(y + i, _mm512_cvtph_ps(h));
+static TV void kK(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn, const void *const *arows,
+                  float (*acc)[QNR]) {
+    const vg_block_q8_K *ar[MRK];
+    for (int i = 0; i < MRK; i++) ar[i] = arows[i];
+    if (ti->nsub == 8) kK_body(ti, nb, pn, ar, acc, 8);
+    else kK_body(ti, nb, pn, ar, acc, 4);
+}
+
+/* q_quant_a32 sixteen lanes at a time, the same float steps (x * id, round half away from zero
+ * as trunc + (|x - trunc| >= 0.5) sign), so the same bytes, sums and scales. */
+static TV void quant32(const float *x, qa_blk *y, int64_t n) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), half = _mm512_set1_ps(0.5f);
+    const __m512i one = _mm512_set1_epi32(0x3f800000), sgn = _mm512_set1_epi32((int)0x80000000u);
+    for (int64_t b = 0; b < n / VG_QK; b++, x += VG_QK) {
+        __m512 v[2] = {_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16)};
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v[0], absm), _mm512_and_ps(v[1], absm)));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m512 s = _mm512_mul_ps(v[h], _mm512_set1_ps(id));
+            __m512 t = _mm512_roundscale_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __mmask16 up = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(s, t), absm), half, _CMP_GE_OQ);
+            __m512 adj = _mm512_castsi512_ps(_mm512_maskz_or_epi32(up, one, _mm512_and_si512(_mm512_castps_si512(s), sgn)));
+            q[h] = _mm512_cvttps_epi32(_mm512_add_ps(t, adj));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * h), _mm512_cvtepi32_epi8(q[h]));
         }
-    }
-    for (; i < n; i++) y[i] = vg_f16_to_f32(x[i]);
-}
-
-static T512 void d_bf16(const uint16_t *x, float *y, int64_t n) {
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(x + i)));
-        _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_slli_epi32(w, 16)));
-    }
-    for (; i < n; i++) y[i] = vg_bf16_to_f32(x[i]);
-}
-
-bool vg_dequant_row_avx512(vg_dtype t, const void *src, float *dst, int64_t n) {
-    const int64_t nb = n / vg_dtype_block(t);
-    switch (t) {
-    case VG_DTYPE_F16: d_f16(src, dst, n); return true;
-    case VG_DTYPE_BF16: d_bf16(src, dst, n); return true;
-    case VG_DTYPE_Q4_0: d_q4_0(src, dst, nb); return true;
-    case VG_DTYPE_Q4_1: d_q4_1(src, dst, nb); return true;
-    case VG_DTYPE_Q5_0: d_q5_0(src, dst, nb); return true;
-    case VG_DTYPE_Q5_1: d_q5_1(src, dst, nb); return true;
-    case VG_DTYPE_Q8_0: d_q8_0(src, dst, nb); return true;
-    case VG_DTYPE_Q2_K: d_q2_K(src, dst, nb); return true;
-    case VG_DTYPE_Q3_K: d_q3_K(src, dst, nb); return true;
-    case VG_DTYPE_Q4_K: d_q4_K(src, dst, nb); return true;
-    case VG_DTYPE_Q5_K: d_q5_K(src, dst, nb); return true;
-    case VG_DTYPE_Q6_K: d_q6_K(src, dst, nb); return true;
-    default: return false; /* F32: the ref's memcpy */
+        int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q[0], q[1]));
+        y[b].d = d;
+        y[b].sum = sum;
+        y[b].s = (float)sum * d;
     }
 }
 
+/* q_quant_aK sixteen lanes at a time: the signed value of largest magnitude (the first one, as
+ * the scalar loop keeps), iscale = -127 / max, vcvtps2dq's round half to even (= nearest_int),
+ * min(v, 127); each zmm of 16 codes is one of the 16-sums. Same bytes, sums and scale. */
+static TV void quantK(const float *x, vg_block_q8_K *y, int64_t n) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t b = 0; b < n / VG_QK_K; b++, x += VG_QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm));
+        const float amax = _mm512_reduce_max_ps(m);
+        memset(y[b].bsums, 0, sizeof(y[b].bsums));
+        if (amax == 0.0f) {
+            y[b].d = 0.0f;
+            memset(y[b].qs, 0, sizeof(y[b].qs));
+            continue;
+        }
+        const __m512 am = _mm512_set1_ps(amax);
+        float max = 0.0f;
+        for (int g = 0; g < 16; g++) {
+            __mmask16 hit = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm), am, _CMP_EQ_OQ);
+            if (hit) { max = x[16 * g + __builtin_ctz(hit)]; break; }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        const __m512i lim = _mm512_set1_epi32(127);
+        for (int g = 0; g < 16; g++) {
+            __m512i v = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(is, _mm512_loadu_ps(x + 16 * g))), lim);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(v));
+            y[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(v);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+static const q_path path = {MR32, MRK, k32, kK, quant32, quantK, "avx512-vnni"};
+const q_path *q_path_avx512(void) { return &path; }
 #else
-bool vg_dequant_row_avx512(vg_dtype t, const void *src, float *dst, int64_t n) {
-    (void)t; (void)src; (void)dst; (void)n;
-    return false;
-}
+const q_path *q_path_avx512(void) { return NULL; }
 #endif
