@@ -434,3 +434,31 @@ VG_TEST(quant_dit_goldens) {
         CHECK(nt == 69 && nq == 35);
     }
 }
+
+/* vg_quant_row_imatrix with a real importance matrix: the fast searches give the _ref's bytes
+ * for every type, and an all-ones matrix is the same as NULL. */
+VG_TEST(quant_imatrix_fast_matches_ref) {
+    const int64_t n = 2560; /* 10 super-blocks, 80 blocks of 32 */
+    float *x = malloc(n * 4), *w = malloc(n * 4), *ones = malloc(n * 4);
+    uint8_t *a = malloc(n * 4), *b = malloc(n * 4);
+    CHECK(x && w && ones && a && b);
+    fill_rand(x, n, 21);
+    fill_rand(w, n, 22);
+    for (int64_t i = 0; i < n; i++) { w[i] = 0.01f + 4 * fabsf(w[i]); ones[i] = 1.0f; }
+    bool ok = true;
+    for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
+        const vg_dtype t = k_all[ti];
+        const size_t bytes = (size_t)vg_dtype_row_bytes(t, n);
+        vg_quant_row_imatrix_ref(t, x, a, n, w);
+        vg_quant_row_imatrix(t, x, b, n, w);
+        if (memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: fast != _ref with an imatrix", vg_dtype_name(t)); ok = false; }
+        vg_quant_row_imatrix_ref(t, x, a, n, ones);
+        vg_quant_row_imatrix(t, x, b, n, NULL);
+        if (ok && memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: all-ones imatrix != NULL", vg_dtype_name(t)); ok = false; }
+        /* the weights matter for every type with a weighted search */
+        vg_quant_row_imatrix(t, x, a, n, w);
+        const bool weighted = vg_dtype_is_quant(t) && t != VG_DTYPE_Q8_0;
+        if (ok && weighted && !memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: imatrix ignored", vg_dtype_name(t)); ok = false; }
+    }
+    free(x); free(w); free(ones); free(a); free(b);
+}
