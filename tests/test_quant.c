@@ -185,8 +185,10 @@ static bool quant_compare(const char *type, bool imatrix, qstat *out) {
             }
             if (imatrix) { /* the fast quantizer must give the _ref's bytes */
                 uint8_t *qf = malloc((size_t)(n / cols * rb));
-                if (qf) {
+                for (int level = 3; qf && level >= 2; level--) { /* AVX-512, AVX2 */
+                    vg_cpu_force_level(level);
                     for (int64_t r = 0; r < n / cols; r++) vg_quant_row_imatrix(t->dt, x + r * cols, qf + r * rb, cols, NULL);
+                    vg_cpu_force_level(0);
                     for (int64_t k = 0; k < n / blk; k++) if (memcmp(qf + k * bb, q + k * bb, (size_t)bb)) out->fast_diff++;
                 }
                 ok = qf != NULL;
@@ -273,7 +275,8 @@ static const vg_dtype k_all[] = {VG_DTYPE_F32, VG_DTYPE_F16, VG_DTYPE_BF16, VG_D
                                  VG_DTYPE_Q6_K};
 
 /* vg_quantize / vg_dequantize: the same bytes and floats as the row functions, at 1 and 2
- * threads; bad shapes and types are refused with a message naming the type. */
+ * threads and with the AVX2 searches; bad shapes and types are refused with a message naming
+ * the type. */
 VG_TEST(quant_tensor_helpers) {
     const int64_t rows = 37, cols = 768;
     float *x = malloc(rows * cols * 4), *d1 = malloc(rows * cols * 4), *d2 = malloc(rows * cols * 4);
@@ -307,6 +310,9 @@ VG_TEST(quant_tensor_helpers) {
         ok = ok && vg_quantize(t, x, q2, rows, cols) == VG_OK && vg_dequantize(t, q2, d2, rows, cols) == VG_OK;
         ok = ok && !memcmp(q1, qr, (size_t)(rows * rb)) && !memcmp(q1, q2, (size_t)(rows * rb)) &&
              !memcmp(d1, d2, (size_t)(rows * cols * 4));
+        vg_cpu_force_level(2); /* the AVX2 searches on the same rows */
+        ok = ok && vg_quantize(t, x, q2, rows, cols) == VG_OK && !memcmp(q2, qr, (size_t)(rows * rb));
+        vg_cpu_force_level(0);
         for (int64_t r = 0; ok && r < rows; r++) {
             vg_dequant_row_ref(t, qr + r * rb, d2 + r * cols, cols);
             ok = !memcmp(d1 + r * cols, d2 + r * cols, (size_t)cols * 4);
@@ -435,8 +441,8 @@ VG_TEST(quant_dit_goldens) {
     }
 }
 
-/* vg_quant_row_imatrix with a real importance matrix: the fast searches give the _ref's bytes
- * for every type, and an all-ones matrix is the same as NULL. */
+/* vg_quant_row_imatrix with a real importance matrix: the fast searches (AVX-512 and AVX2) give
+ * the _ref's bytes for every type, and an all-ones matrix is the same as NULL. */
 VG_TEST(quant_imatrix_fast_matches_ref) {
     const int64_t n = 2560; /* 10 super-blocks, 80 blocks of 32 */
     float *x = malloc(n * 4), *w = malloc(n * 4), *ones = malloc(n * 4);
@@ -450,8 +456,15 @@ VG_TEST(quant_imatrix_fast_matches_ref) {
         const vg_dtype t = k_all[ti];
         const size_t bytes = (size_t)vg_dtype_row_bytes(t, n);
         vg_quant_row_imatrix_ref(t, x, a, n, w);
-        vg_quant_row_imatrix(t, x, b, n, w);
-        if (memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: fast != _ref with an imatrix", vg_dtype_name(t)); ok = false; }
+        for (int level = 3; level >= 2 && ok; level--) { /* AVX-512 and AVX2 searches (where the CPU has them) */
+            vg_cpu_force_level(level);
+            vg_quant_row_imatrix(t, x, b, n, w);
+            vg_cpu_force_level(0);
+            if (memcmp(a, b, bytes)) {
+                vg_test_failf(__FILE__, __LINE__, "%s: fast (level %d) != _ref with an imatrix", vg_dtype_name(t), level);
+                ok = false;
+            }
+        }
         vg_quant_row_imatrix_ref(t, x, a, n, ones);
         vg_quant_row_imatrix(t, x, b, n, NULL);
         if (ok && memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: all-ones imatrix != NULL", vg_dtype_name(t)); ok = false; }

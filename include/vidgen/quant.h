@@ -49,7 +49,7 @@ void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
  * vg_quant_row_ref). */
 void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
 /* Same bytes, faster: the scale searches of every block type run 16 sub-blocks at once on
- * AVX-512 where the CPU has it (one per lane, the same float operations). */
+ * AVX-512 (8 on AVX2) where the CPU has it (one per lane, the same float operations). */
 void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
 
 /* Whole tensors, rows x cols row-major, in parallel over rows (OpenMP; bit-identical at any

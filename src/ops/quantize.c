@@ -941,6 +941,11 @@ void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, co
         quant_row_w(t, src, dst, n, qw, &k_avx512);
         return;
     }
+    if (vg_cpu_level() == 2) {
+        static const qsolvers k_avx2 = {vg_qkx3_batch_avx2, vg_qx_batch_avx2};
+        quant_row_w(t, src, dst, n, qw, &k_avx2);
+        return;
+    }
 #endif
     quant_row_w(t, src, dst, n, qw, &k_ref);
 }
