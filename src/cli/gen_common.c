@@ -493,6 +493,7 @@ int gen_plan_check_memory(const gen_plan *pl, gen_err *e) {
 cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     const vg_gen_params *p = &pl->p;
     cJSON *meta = cJSON_CreateObject();
+    if (!meta) return NULL; /* out of memory: the caller reports it */
     cJSON_AddStringToObject(meta, "vidgen_version", VG_VERSION);
     cJSON_AddStringToObject(meta, "prompt", p->prompt);
     cJSON_AddStringToObject(meta, "negative_prompt", p->negative_prompt);
@@ -659,7 +660,8 @@ int gen_render(const gen_plan *pl, const vg_model *m, const char *dir, const cJS
         goto out;
     }
     meta = gen_plan_meta(pl, m);
-    params = cJSON_PrintUnformatted(meta);
+    params = meta ? cJSON_PrintUnformatted(meta) : NULL;
+    if (!params) { rc = gen_fail(e, CLI_RUNTIME, NULL, "%s: the settings as JSON: out of memory", dir); goto out; }
     const char *keys[1] = {"parameters"}, *vals[1] = {params};
     char path[4200];
     for (int f = 0; f < p->frames; f++) {

@@ -339,7 +339,7 @@ vg_status vg_dit_acts_new(vg_dit_acts **out, const vg_dit_config *cfg, int B, in
     a->Hg = H / cfg->patch[1]; a->Wg = W / cfg->patch[2]; a->L = F * a->Hg * a->Wg; a->T = cfg->text_len;
     a->n_slots = save ? cfg->layers : 1;
     a->blk = calloc((size_t)a->n_slots, sizeof(blk_acts));
-    a->n_mem = acts_layout(a, NULL);
+    a->n_mem = a->blk ? acts_layout(a, NULL) : 0;
     a->mem = a->blk ? calloc((size_t)a->n_mem, sizeof(float)) : NULL;
     if (!a->mem) {
         double gb = a->n_mem * 4.0 / (1 << 30);
