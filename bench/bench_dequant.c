@@ -40,7 +40,7 @@ void bench_dequant(void) {
                                      VG_DTYPE_Q5_0, VG_DTYPE_Q5_1, VG_DTYPE_Q2_K, VG_DTYPE_Q3_K, VG_DTYPE_Q4_K,
                                      VG_DTYPE_Q5_K, VG_DTYPE_Q6_K};
     const int64_t rows = 64, cols = 1536, n = rows * cols; /* 98 K elements: output stays in L2 */
-    bench_note_load("quant");
+    bench_note_load("dequant");
     bench_set_threads(1);
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
     void *q = malloc(sizeof(float) * n);

@@ -153,7 +153,7 @@ VG_TEST(quant_dequant_golden_bitexact) {
 
 /* ------------------------------------------------------------------ quantization */
 
-typedef struct { int64_t blocks, diff_blocks, n; double se_ours, se_ggml, max_ours, max_ggml; } qstat;
+typedef struct { int64_t blocks, diff_blocks, fast_diff, n; double se_ours, se_ggml, max_ours, max_ggml; } qstat;
 
 /* Quantizes every source tensor row by row with vg_quant_row_ref and compares with ggml's bytes
  * in quant_T.gguf; also the squared/max error of both dequantized results against the source. */
@@ -182,6 +182,17 @@ static bool quant_compare(const char *type, bool imatrix, qstat *out) {
             for (int64_t r = 0; r < n / cols; r++) {
                 if (imatrix) vg_quant_row_imatrix_ref(t->dt, x + r * cols, q + r * rb, cols, NULL);
                 else vg_quant_row_ref(t->dt, x + r * cols, q + r * rb, cols);
+            }
+            if (imatrix) { /* the fast quantizer must give the _ref's bytes */
+                uint8_t *qf = malloc((size_t)(n / cols * rb));
+                for (int level = 3; qf && level >= 2; level--) { /* AVX-512, AVX2 */
+                    vg_cpu_force_level(level);
+                    for (int64_t r = 0; r < n / cols; r++) vg_quant_row_imatrix(t->dt, x + r * cols, qf + r * rb, cols, NULL);
+                    vg_cpu_force_level(0);
+                    for (int64_t k = 0; k < n / blk; k++) if (memcmp(qf + k * bb, q + k * bb, (size_t)bb)) out->fast_diff++;
+                }
+                ok = qf != NULL;
+                free(qf);
             }
             const uint8_t *gq = g.data + t->off;
             for (int64_t k = 0; k < n / blk; k++) {
@@ -214,7 +225,8 @@ static void print_stat(const char *what, const char *type, const qstat *s) {
            s->se_ggml > 0 ? sqrt(s->se_ours / s->se_ggml) : 1.0, s->max_ours, s->max_ggml);
 }
 
-/* vg_quant_row_imatrix_ref(NULL): ggml's bytes exactly, every block of every type (the goldens
+/* vg_quant_row_imatrix_ref(NULL) and the fast vg_quant_row_imatrix: ggml's bytes exactly, every
+ * block of every type (the goldens
  * are ggml_quantize_chunk's weighted paths with unit weights, as sd.cpp's convert runs them). */
 VG_TEST(quant_quantize_matches_ggml) {
     char p[1024];
@@ -225,6 +237,7 @@ VG_TEST(quant_quantize_matches_ggml) {
         print_stat("imatrix=1", k_types[ti], &s);
         CHECKF(s.blocks > 0 && s.diff_blocks == 0, "%s: %lld of %lld blocks differ from ggml's bytes", k_types[ti],
                (long long)s.diff_blocks, (long long)s.blocks);
+        CHECKF(s.fast_diff == 0, "%s: vg_quant_row_imatrix differs from the _ref in %lld blocks", k_types[ti], (long long)s.fast_diff);
     }
 }
 
@@ -262,13 +275,26 @@ static const vg_dtype k_all[] = {VG_DTYPE_F32, VG_DTYPE_F16, VG_DTYPE_BF16, VG_D
                                  VG_DTYPE_Q6_K};
 
 /* vg_quantize / vg_dequantize: the same bytes and floats as the row functions, at 1 and 2
- * threads; bad shapes and types are refused with a message naming the type. */
+ * threads and with the AVX2 searches; bad shapes and types are refused with a message naming
+ * the type. */
 VG_TEST(quant_tensor_helpers) {
     const int64_t rows = 37, cols = 768;
     float *x = malloc(rows * cols * 4), *d1 = malloc(rows * cols * 4), *d2 = malloc(rows * cols * 4);
     uint8_t *q1 = malloc(rows * cols * 4), *q2 = malloc(rows * cols * 4), *qr = malloc(rows * cols * 4);
     CHECK(x && d1 && d2 && q1 && q2 && qr);
     fill_rand(x, rows * cols, 7);
+    /* rows the searches treat specially: zeros, constants, all positive, all negative, 1e-8,
+     * constant blocks of 16/32 inside random ones, huge dynamic range */
+    for (int64_t c = 0; c < cols; c++) {
+        x[0 * cols + c] = 0.0f;
+        x[1 * cols + c] = 0.75f;
+        x[2 * cols + c] = fabsf(x[2 * cols + c]) + 0.5f;
+        x[3 * cols + c] = -fabsf(x[3 * cols + c]) - 0.01f;
+        x[4 * cols + c] = 1e-8f;
+        if ((c / 16) % 3 == 1) x[5 * cols + c] = -3.0f;
+        if ((c / 32) % 2 == 0) x[6 * cols + c] = 0.0f;
+        x[7 * cols + c] *= (c % 5 == 0) ? 1e4f : 1e-4f;
+    }
     bool ok = true;
     for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
         const vg_dtype t = k_all[ti];
@@ -284,6 +310,9 @@ VG_TEST(quant_tensor_helpers) {
         ok = ok && vg_quantize(t, x, q2, rows, cols) == VG_OK && vg_dequantize(t, q2, d2, rows, cols) == VG_OK;
         ok = ok && !memcmp(q1, qr, (size_t)(rows * rb)) && !memcmp(q1, q2, (size_t)(rows * rb)) &&
              !memcmp(d1, d2, (size_t)(rows * cols * 4));
+        vg_cpu_force_level(2); /* the AVX2 searches on the same rows */
+        ok = ok && vg_quantize(t, x, q2, rows, cols) == VG_OK && !memcmp(q2, qr, (size_t)(rows * rb));
+        vg_cpu_force_level(0);
         for (int64_t r = 0; ok && r < rows; r++) {
             vg_dequant_row_ref(t, qr + r * rb, d2 + r * cols, cols);
             ok = !memcmp(d1 + r * cols, d2 + r * cols, (size_t)cols * 4);
@@ -410,4 +439,39 @@ VG_TEST(quant_dit_goldens) {
         printf("  %s: %d tensors, %d of them block-quantized, all match\n", types[ti], nt, nq);
         CHECK(nt == 69 && nq == 35);
     }
+}
+
+/* vg_quant_row_imatrix with a real importance matrix: the fast searches (AVX-512 and AVX2) give
+ * the _ref's bytes for every type, and an all-ones matrix is the same as NULL. */
+VG_TEST(quant_imatrix_fast_matches_ref) {
+    const int64_t n = 2560; /* 10 super-blocks, 80 blocks of 32 */
+    float *x = malloc(n * 4), *w = malloc(n * 4), *ones = malloc(n * 4);
+    uint8_t *a = malloc(n * 4), *b = malloc(n * 4);
+    CHECK(x && w && ones && a && b);
+    fill_rand(x, n, 21);
+    fill_rand(w, n, 22);
+    for (int64_t i = 0; i < n; i++) { w[i] = 0.01f + 4 * fabsf(w[i]); ones[i] = 1.0f; }
+    bool ok = true;
+    for (size_t ti = 0; ok && ti < sizeof(k_all) / sizeof(k_all[0]); ti++) {
+        const vg_dtype t = k_all[ti];
+        const size_t bytes = (size_t)vg_dtype_row_bytes(t, n);
+        vg_quant_row_imatrix_ref(t, x, a, n, w);
+        for (int level = 3; level >= 2 && ok; level--) { /* AVX-512 and AVX2 searches (where the CPU has them) */
+            vg_cpu_force_level(level);
+            vg_quant_row_imatrix(t, x, b, n, w);
+            vg_cpu_force_level(0);
+            if (memcmp(a, b, bytes)) {
+                vg_test_failf(__FILE__, __LINE__, "%s: fast (level %d) != _ref with an imatrix", vg_dtype_name(t), level);
+                ok = false;
+            }
+        }
+        vg_quant_row_imatrix_ref(t, x, a, n, ones);
+        vg_quant_row_imatrix(t, x, b, n, NULL);
+        if (ok && memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: all-ones imatrix != NULL", vg_dtype_name(t)); ok = false; }
+        /* the weights matter for every type with a weighted search */
+        vg_quant_row_imatrix(t, x, a, n, w);
+        const bool weighted = vg_dtype_is_quant(t) && t != VG_DTYPE_Q8_0;
+        if (ok && weighted && !memcmp(a, b, bytes)) { vg_test_failf(__FILE__, __LINE__, "%s: imatrix ignored", vg_dtype_name(t)); ok = false; }
+    }
+    free(x); free(w); free(ones); free(a); free(b);
 }

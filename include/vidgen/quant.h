@@ -48,12 +48,15 @@ void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
  * than vg_quant_row_ref for every block type. Q8_0, F16, BF16 have no weighted path (same as
  * vg_quant_row_ref). */
 void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
+/* Same bytes, faster: the scale searches of every block type run 16 sub-blocks at once on
+ * AVX-512 (8 on AVX2) where the CPU has it (one per lane, the same float operations). */
+void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
 
 /* Whole tensors, rows x cols row-major, in parallel over rows (OpenMP; bit-identical at any
  * thread count). t is F32, F16, BF16 or a block type; cols must be a multiple of
  * vg_dtype_block(t) (VG_ERR_SHAPE otherwise); dst holds rows * vg_dtype_row_bytes(t, cols) bytes
  * (that function is also the size of a quantized tensor). vg_quantize uses
- * vg_quant_row_imatrix_ref(.., NULL): the bytes stable-diffusion.cpp's convert writes. */
+ * vg_quant_row_imatrix(.., NULL): the bytes stable-diffusion.cpp's convert writes. */
 vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int64_t cols);
 vg_status vg_dequantize(vg_dtype t, const void *src, float *dst, int64_t rows, int64_t cols);
 

@@ -14,12 +14,7 @@
 #include "vidgen/status.h"
 #include "quant_internal.h"
 
-#define GROUP_MAX_EPS 1e-15f
-#define QMIN(a, b) ((a) < (b) ? (a) : (b))
-#define QMAX(a, b) ((a) > (b) ? (a) : (b))
-
 static inline float h2f(uint16_t h) { return vg_f16_to_f32(h); }
-static inline uint16_t f2h(float f) { return vg_f32_to_f16(f); }
 
 /* ---------------------------------------------------------------- dequantization (_ref) */
 
@@ -238,7 +233,7 @@ vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int
     /* rows are independent and each is quantized by one thread: any thread count, same bytes */
 #pragma omp parallel for schedule(dynamic, 4)
     for (int64_t r = 0; r < rows; r++)
-        vg_quant_row_imatrix_ref(t, src + r * cols, (uint8_t *)dst + r * rb, cols, NULL);
+        vg_quant_row_imatrix(t, src + r * cols, (uint8_t *)dst + r * rb, cols, NULL);
     return VG_OK;
 }
 

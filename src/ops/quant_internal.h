@@ -107,4 +107,13 @@ typedef void (*vg_qkx3_batch_fn)(int nprob, int n, int nmax, const float *x, con
 void vg_qkx3_batch_avx512(int nprob, int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale,
                           float *the_min);
 
+/* make_qx_quants(n, nmax, x, L, 1, w) (weighted, rmse_type 1) for nprob problems one after
+ * another (n <= 32); L gets level + nmax. The AVX-512 version: 16 at once, same bits. */
+typedef void (*vg_qx_batch_fn)(int nprob, int n, int nmax, const float *x, const float *w, int8_t *L, float *scale);
+void vg_qx_batch_avx512(int nprob, int n, int nmax, const float *x, const float *w, int8_t *L, float *scale);
+/* AVX2 twins of both searches (8 lanes, same bits), quantize_avx2.c. */
+void vg_qkx3_batch_avx2(int nprob, int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale,
+                        float *the_min);
+void vg_qx_batch_avx2(int nprob, int n, int nmax, const float *x, const float *w, int8_t *L, float *scale);
+
 #endif

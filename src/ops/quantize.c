@@ -10,8 +10,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "vidgen/gemm.h"
 #include "vidgen/quant.h"
 #include "quant_internal.h"
+
+/* The searches compare float sums: a fused multiply-add would change them. GCC does not fuse
+ * under -std=c11 (the Makefile's), clang fuses within expressions unless told not to. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #define GROUP_MAX_EPS 1e-15f
 #define QMIN(a, b) ((a) < (b) ? (a) : (b))
@@ -690,78 +699,107 @@ static float row_mean_sq(const float *x, int64_t n) {
     return s / n;
 }
 
-static void qw_q4_0(const float *x, vg_block_q4_0 *y, int64_t n, const float *qw) {
-    float weight[VG_QK];
-    int8_t L[VG_QK];
+/* The two searches, scalar or 16 lanes at a time (same bits). */
+typedef struct { vg_qkx3_batch_fn qkx3; vg_qx_batch_fn qx; } qsolvers;
+
+/* make_qx_quants(n, nmax, x, L, 1, w) on nprob independent problems at x + p n, w + p n, L + p n. */
+static void qx_batch_ref(int nprob, int n, int nmax, const float *x, const float *w, int8_t *L, float *scale) {
+    for (int p = 0; p < nprob; p++) scale[p] = make_qx_quants(n, nmax, x + p * n, L + p * n, 1, w + p * n);
+}
+
+/* Q4_0 (nmax 8) / Q5_0 (nmax 16): symmetric blocks of 32, 16 blocks per solver call. */
+static void qw_qx_0(const float *x, uint8_t *dst, int64_t n, const float *qw, int nmax, const qsolvers *sv) {
+    float weight[16 * VG_QK], d[16];
+    int8_t L[16 * VG_QK];
     const float sigma2 = row_mean_sq(x, n);
-    for (int64_t ib = 0; ib < n / VG_QK; ib++) {
-        const float *xb = x + VG_QK * ib;
-        for (int j = 0; j < VG_QK; j++) weight[j] = QW(VG_QK * ib + j) * sqrtf(sigma2 + xb[j] * xb[j]);
-        y[ib].d = f2h(make_qx_quants(VG_QK, 8, xb, L, 1, weight));
-        for (int j = 0; j < 16; j++) y[ib].qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+    for (int64_t ib0 = 0; ib0 < n / VG_QK; ib0 += 16) {
+        const int nbk = (int)QMIN(16, n / VG_QK - ib0);
+        for (int k = 0; k < nbk * VG_QK; k++) {
+            const float xv = x[VG_QK * ib0 + k];
+            weight[k] = QW(VG_QK * ib0 + k) * sqrtf(sigma2 + xv * xv);
+        }
+        sv->qx(nbk, VG_QK, nmax, x + VG_QK * ib0, weight, L, d);
+        for (int k = 0; k < nbk; k++) {
+            const int8_t *Lb = L + VG_QK * k;
+            if (nmax == 8) {
+                vg_block_q4_0 *y = (vg_block_q4_0 *)dst + ib0 + k;
+                y->d = f2h(d[k]);
+                for (int j = 0; j < 16; j++) y->qs[j] = (uint8_t)(Lb[j] | (Lb[j + 16] << 4));
+            } else {
+                vg_block_q5_0 *y = (vg_block_q5_0 *)dst + ib0 + k;
+                y->d = f2h(d[k]);
+                uint32_t qh = 0;
+                for (int j = 0; j < 16; j++) {
+                    const uint8_t xi0 = (uint8_t)Lb[j], xi1 = (uint8_t)Lb[j + 16];
+                    y->qs[j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                    qh |= ((xi0 & 0x10u) >> 4) << j;
+                    qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+                }
+                memcpy(y->qh, &qh, 4);
+            }
+        }
     }
 }
 
-static void qw_q5_0(const float *x, vg_block_q5_0 *y, int64_t n, const float *qw) {
-    float weight[VG_QK];
-    int8_t L[VG_QK];
-    const float sigma2 = row_mean_sq(x, n);
-    for (int64_t ib = 0; ib < n / VG_QK; ib++) {
-        const float *xb = x + VG_QK * ib;
-        for (int j = 0; j < VG_QK; j++) weight[j] = QW(VG_QK * ib + j) * sqrtf(sigma2 + xb[j] * xb[j]);
-        y[ib].d = f2h(make_qx_quants(VG_QK, 16, xb, L, 1, weight));
-        uint32_t qh = 0;
-        for (int j = 0; j < 16; j++) {
-            const uint8_t xi0 = (uint8_t)L[j], xi1 = (uint8_t)L[j + 16];
-            y[ib].qs[j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-            qh |= ((xi0 & 0x10u) >> 4) << j;
-            qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
-        }
-        memcpy(y[ib].qh, &qh, 4);
-    }
-}
 
 /* Q4_1 (nmax 15) and Q5_1 (nmax 31): asymmetric blocks of 32. */
-static void qw_qx_1(const float *x, uint8_t *dst, int64_t n, const float *qw, int nmax) {
-    float weight[VG_QK], min;
-    uint8_t L[VG_QK], Laux[VG_QK];
+/* make_qkx3_quants(n, nmax, .., -0.9, 0.05, 36, mad off) on nprob independent problems, problem p
+ * at x + p n, w + p n, L + p n (the only settings ggml's weighted paths use). */
+static void qkx3_batch_ref(int nprob, int n, int nmax, const float *x, const float *w, uint8_t *L, float *scale,
+                           float *the_min) {
+    uint8_t Laux[32];
+    for (int p = 0; p < nprob; p++)
+        scale[p] = make_qkx3_quants(n, nmax, x + p * n, w + p * n, L + p * n, &the_min[p], Laux, -0.9f, 0.05f, 36, false);
+}
+
+/* Q4_1 (nmax 15) and Q5_1 (nmax 31): asymmetric blocks of 32, 16 blocks per solver call. */
+static void qw_qx_1(const float *x, uint8_t *dst, int64_t n, const float *qw, int nmax, const qsolvers *sv) {
+    float weight[16 * VG_QK], sc[16], mn[16];
+    uint8_t L[16 * VG_QK];
     const float sigma2 = row_mean_sq(x, n);
-    for (int64_t ib = 0; ib < n / VG_QK; ib++) {
-        const float *xb = x + VG_QK * ib;
-        for (int j = 0; j < VG_QK; j++) weight[j] = QW(VG_QK * ib + j) * sqrtf(sigma2 + xb[j] * xb[j]);
-        const float d = make_qkx3_quants(VG_QK, nmax, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-        if (nmax == 15) {
-            vg_block_q4_1 *y = (vg_block_q4_1 *)dst + ib;
-            y->d = f2h(d);
-            y->m = f2h(-min);
-            for (int j = 0; j < 16; j++) y->qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
-        } else {
-            vg_block_q5_1 *y = (vg_block_q5_1 *)dst + ib;
-            y->d = f2h(d);
-            y->m = f2h(-min);
-            uint32_t qh = 0;
-            for (int j = 0; j < 16; j++) {
-                const uint8_t xi0 = L[j], xi1 = L[j + 16];
-                y->qs[j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-                qh |= ((xi0 & 0x10u) >> 4) << j;
-                qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+    for (int64_t ib0 = 0; ib0 < n / VG_QK; ib0 += 16) {
+        const int nbk = (int)QMIN(16, n / VG_QK - ib0);
+        for (int k = 0; k < nbk * VG_QK; k++) {
+            const float xv = x[VG_QK * ib0 + k];
+            weight[k] = QW(VG_QK * ib0 + k) * sqrtf(sigma2 + xv * xv);
+        }
+        sv->qkx3(nbk, VG_QK, nmax, x + VG_QK * ib0, weight, L, sc, mn);
+        for (int k = 0; k < nbk; k++) {
+            const uint8_t *Lb = L + VG_QK * k;
+            if (nmax == 15) {
+                vg_block_q4_1 *y = (vg_block_q4_1 *)dst + ib0 + k;
+                y->d = f2h(sc[k]);
+                y->m = f2h(-mn[k]);
+                for (int j = 0; j < 16; j++) y->qs[j] = (uint8_t)(Lb[j] | (Lb[j + 16] << 4));
+            } else {
+                vg_block_q5_1 *y = (vg_block_q5_1 *)dst + ib0 + k;
+                y->d = f2h(sc[k]);
+                y->m = f2h(-mn[k]);
+                uint32_t qh = 0;
+                for (int j = 0; j < 16; j++) {
+                    const uint8_t xi0 = Lb[j], xi1 = Lb[j + 16];
+                    y->qs[j] = (uint8_t)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                    qh |= ((xi0 & 0x10u) >> 4) << j;
+                    qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+                }
+                memcpy(y->qh, &qh, 4);
             }
-            memcpy(y->qh, &qh, 4);
         }
     }
 }
 
-static void qw_q2_K(const float *x, vg_block_q2_K *y, int64_t n, const float *qw) {
-    uint8_t L[VG_QK_K], Laux[16], Ls[VG_QK_K / 16], Lm[VG_QK_K / 16];
-    float mins[VG_QK_K / 16], scales[VG_QK_K / 16], sw[VG_QK_K / 16], weight[16];
+static void qw_q2_K(const float *x, vg_block_q2_K *y, int64_t n, const float *qw, const qsolvers *sv) {
+    uint8_t L[VG_QK_K], Ls[VG_QK_K / 16], Lm[VG_QK_K / 16];
+    float mins[VG_QK_K / 16], scales[VG_QK_K / 16], sw[VG_QK_K / 16], weight[VG_QK_K];
     for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
         const float sigma2 = row_mean_sq(x, VG_QK_K);
         for (int j = 0; j < VG_QK_K / 16; j++) {
             sw[j] = 0;
-            for (int l = 0; l < 16; l++) weight[l] = QW(VG_QK_K * i + 16 * j + l) * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-            for (int l = 0; l < 16; l++) sw[j] += weight[l];
-            scales[j] = make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
+            for (int l = 0; l < 16; l++)
+                weight[16 * j + l] = QW(VG_QK_K * i + 16 * j + l) * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            for (int l = 0; l < 16; l++) sw[j] += weight[16 * j + l];
         }
+        sv->qkx3(VG_QK_K / 16, 16, 3, x, weight, L, scales, mins);
         y[i].d = f2h(make_qp_quants(VG_QK_K / 16, 15, scales, Ls, sw));
         y[i].dmin = f2h(make_qp_quants(VG_QK_K / 16, 15, mins, Lm, sw));
         const float dm = h2f(y[i].d), mm = h2f(y[i].dmin);
@@ -779,18 +817,19 @@ static void qw_q2_K(const float *x, vg_block_q2_K *y, int64_t n, const float *qw
     }
 }
 
-static void qw_q3_K(const float *x, vg_block_q3_K *y, int64_t n, const float *qw) {
-    float scales[VG_QK_K / 16], weight[16], sw[VG_QK_K / 16];
+static void qw_q3_K(const float *x, vg_block_q3_K *y, int64_t n, const float *qw, const qsolvers *sv) {
+    float scales[VG_QK_K / 16], weight[VG_QK_K], sw[VG_QK_K / 16];
     int8_t Ls[VG_QK_K / 16], L[VG_QK_K];
     for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
         const float sigma2 = 2 * row_mean_sq(x, VG_QK_K);
         for (int j = 0; j < VG_QK_K / 16; j++) {
-            for (int l = 0; l < 16; l++) weight[l] = QW(VG_QK_K * i + 16 * j + l) * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            float *wj = weight + 16 * j;
+            for (int l = 0; l < 16; l++) wj[l] = QW(VG_QK_K * i + 16 * j + l) * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
             float sumw = 0;
-            for (int l = 0; l < 16; l++) sumw += weight[l];
+            for (int l = 0; l < 16; l++) sumw += wj[l];
             sw[j] = sumw;
-            scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
         }
+        sv->qx(VG_QK_K / 16, 16, 4, x, weight, L, scales);
         memset(y[i].scales, 0, 12);
         const float d_block = make_qx_quants(VG_QK_K / 16, 32, scales, Ls, 1, sw);
         for (int j = 0; j < VG_QK_K / 16; j++) {
@@ -806,18 +845,21 @@ static void qw_q3_K(const float *x, vg_block_q3_K *y, int64_t n, const float *qw
 }
 
 /* Q4_K / Q5_K super-block scales and mins by make_qp_quants, then the requantized levels. */
-static void qw_kx_scales(const float *x, const float *qw, int nmax, uint8_t *L, uint16_t *yd, uint16_t *ydmin,
-                         uint8_t *ysc) {
-    uint8_t Laux[32], Ls[VG_QK_K / 32], Lm[VG_QK_K / 32];
-    float weights[32], mins[VG_QK_K / 32], scales[VG_QK_K / 32], sw[VG_QK_K / 32];
+/* Q4_K / Q5_K weights of one super-block (sw: their sums per sub-block of 32). */
+static void kx_weights(const float *x, const float *qw, float *weights, float *sw) {
     const float sigma2 = 2 * row_mean_sq(x, VG_QK_K);
     for (int j = 0; j < VG_QK_K / 32; j++) {
-        for (int l = 0; l < 32; l++) weights[l] = QW(32 * j + l) * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
+        for (int l = 0; l < 32; l++) weights[32 * j + l] = QW(32 * j + l) * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
         float sumw = 0;
-        for (int l = 0; l < 32; l++) sumw += weights[l];
+        for (int l = 0; l < 32; l++) sumw += weights[32 * j + l];
         sw[j] = sumw;
-        scales[j] = make_qkx3_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f, 36, false);
     }
+}
+
+/* Q4_K / Q5_K super-block scales and mins by make_qp_quants, then the requantized levels. */
+static void kx_finish(const float *x, int nmax, uint8_t *L, const float *scales, const float *mins, const float *sw,
+                      uint16_t *yd, uint16_t *ydmin, uint8_t *ysc) {
+    uint8_t Ls[VG_QK_K / 32], Lm[VG_QK_K / 32];
     const float d_block = make_qp_quants(VG_QK_K / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(VG_QK_K / 32, 63, mins, Lm, sw);
     for (int j = 0; j < VG_QK_K / 32; j++) {
@@ -836,46 +878,74 @@ static void qw_kx_scales(const float *x, const float *qw, int nmax, uint8_t *L, 
     kx_requant(x, nmax, L, *yd, *ydmin, ysc);
 }
 
-static void qw_q4_K(const float *x, vg_block_q4_K *y, int64_t n, const float *qw) {
-    uint8_t L[VG_QK_K];
-    for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
-        qw_kx_scales(x, qw ? qw + VG_QK_K * i : NULL, 15, L, &y[i].d, &y[i].dmin, y[i].scales);
-        pack_q4k(L, y[i].qs);
-    }
-}
-
-static void qw_q5_K(const float *x, vg_block_q5_K *y, int64_t n, const float *qw) {
-    uint8_t L[VG_QK_K];
-    for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
-        qw_kx_scales(x, qw ? qw + VG_QK_K * i : NULL, 31, L, &y[i].d, &y[i].dmin, y[i].scales);
-        pack_q5k(L, y[i].qs, y[i].qh);
-    }
-}
-
-/* Q6_K's weighted path uses the importance weights as they are (no sigma2 term). */
-static void qw_q6_K(const float *x, vg_block_q6_K *y, int64_t n, const float *qw) {
-    int8_t L[VG_QK_K];
-    float scales[VG_QK_K / 16], weight[16];
-    for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
-        for (int ib = 0; ib < VG_QK_K / 16; ib++) {
-            for (int j = 0; j < 16; j++) weight[j] = QW(VG_QK_K * i + 16 * ib + j);
-            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, 1, weight);
+/* Q4_K (nmax 15) / Q5_K (nmax 31): two super-blocks (16 sub-blocks) per solver call. */
+static void qw_kx(const float *x, uint8_t *dst, int64_t n, const float *qw, int nmax, const qsolvers *sv) {
+    float weights[2 * VG_QK_K], sw[16], scales[16], mins[16];
+    uint8_t L[2 * VG_QK_K];
+    for (int64_t i0 = 0; i0 < n / VG_QK_K; i0 += 2) {
+        const int nsb = (int)QMIN(2, n / VG_QK_K - i0);
+        for (int b = 0; b < nsb; b++)
+            kx_weights(x + VG_QK_K * (i0 + b), qw ? qw + VG_QK_K * (i0 + b) : NULL, weights + VG_QK_K * b, sw + 8 * b);
+        sv->qkx3(8 * nsb, 32, nmax, x + VG_QK_K * i0, weights, L, scales, mins);
+        for (int b = 0; b < nsb; b++) {
+            const float *xb = x + VG_QK_K * (i0 + b);
+            uint8_t *Lb = L + VG_QK_K * b;
+            if (nmax == 15) {
+                vg_block_q4_K *y = (vg_block_q4_K *)dst + i0 + b;
+                kx_finish(xb, nmax, Lb, scales + 8 * b, mins + 8 * b, sw + 8 * b, &y->d, &y->dmin, y->scales);
+                pack_q4k(Lb, y->qs);
+            } else {
+                vg_block_q5_K *y = (vg_block_q5_K *)dst + i0 + b;
+                kx_finish(xb, nmax, Lb, scales + 8 * b, mins + 8 * b, sw + 8 * b, &y->d, &y->dmin, y->scales);
+                pack_q5k(Lb, y->qs, y->qh);
+            }
         }
+    }
+}
+
+static void qw_q6_K(const float *x, vg_block_q6_K *y, int64_t n, const float *qw, const qsolvers *sv) {
+    int8_t L[VG_QK_K];
+    float scales[VG_QK_K / 16], weight[VG_QK_K];
+    for (int64_t i = 0; i < n / VG_QK_K; i++, x += VG_QK_K) {
+        for (int j = 0; j < VG_QK_K; j++) weight[j] = QW(VG_QK_K * i + j);
+        sv->qx(VG_QK_K / 16, 16, 32, x, weight, L, scales);
         q6k_finish(x, &y[i], scales, L);
     }
 }
 
-void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *qw) {
+static void quant_row_w(vg_dtype t, const float *src, void *dst, int64_t n, const float *qw, const qsolvers *sv) {
     switch (t) {
-    case VG_DTYPE_Q4_0: qw_q4_0(src, dst, n, qw); break;
-    case VG_DTYPE_Q4_1: qw_qx_1(src, dst, n, qw, 15); break;
-    case VG_DTYPE_Q5_0: qw_q5_0(src, dst, n, qw); break;
-    case VG_DTYPE_Q5_1: qw_qx_1(src, dst, n, qw, 31); break;
-    case VG_DTYPE_Q2_K: qw_q2_K(src, dst, n, qw); break;
-    case VG_DTYPE_Q3_K: qw_q3_K(src, dst, n, qw); break;
-    case VG_DTYPE_Q4_K: qw_q4_K(src, dst, n, qw); break;
-    case VG_DTYPE_Q5_K: qw_q5_K(src, dst, n, qw); break;
-    case VG_DTYPE_Q6_K: qw_q6_K(src, dst, n, qw); break;
+    case VG_DTYPE_Q4_0: qw_qx_0(src, dst, n, qw, 8, sv); break;
+    case VG_DTYPE_Q4_1: qw_qx_1(src, dst, n, qw, 15, sv); break;
+    case VG_DTYPE_Q5_0: qw_qx_0(src, dst, n, qw, 16, sv); break;
+    case VG_DTYPE_Q5_1: qw_qx_1(src, dst, n, qw, 31, sv); break;
+    case VG_DTYPE_Q2_K: qw_q2_K(src, dst, n, qw, sv); break;
+    case VG_DTYPE_Q3_K: qw_q3_K(src, dst, n, qw, sv); break;
+    case VG_DTYPE_Q4_K: qw_kx(src, dst, n, qw, 15, sv); break;
+    case VG_DTYPE_Q5_K: qw_kx(src, dst, n, qw, 31, sv); break;
+    case VG_DTYPE_Q6_K: qw_q6_K(src, dst, n, qw, sv); break;
     default: vg_quant_row_ref(t, src, dst, n); break; /* Q8_0, F16, BF16, F32: no weighted path */
     }
+}
+
+static const qsolvers k_ref = {qkx3_batch_ref, qx_batch_ref};
+
+void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *qw) {
+    quant_row_w(t, src, dst, n, qw, &k_ref);
+}
+
+void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, const float *qw) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (vg_cpu_level() >= 3) {
+        static const qsolvers k_avx512 = {vg_qkx3_batch_avx512, vg_qx_batch_avx512};
+        quant_row_w(t, src, dst, n, qw, &k_avx512);
+        return;
+    }
+    if (vg_cpu_level() == 2) {
+        static const qsolvers k_avx2 = {vg_qkx3_batch_avx2, vg_qx_batch_avx2};
+        quant_row_w(t, src, dst, n, qw, &k_avx2);
+        return;
+    }
+#endif
+    quant_row_w(t, src, dst, n, qw, &k_ref);
 }
