@@ -397,3 +397,35 @@ VG_TEST(lora_own_model_generate_and_batch) {
     free(o);
 #undef TG
 }
+
+/* Quantized (GGUF) weights: dequantize, merge, requantize with vg_quantize. The merged Q8_0
+ * matrix equals vg_quantize(dequant(W) + s B A) byte for byte and keeps its type. */
+#include "vidgen/quant.h"
+VG_TEST(lora_quantized_weight_dequant_merge_requant) {
+    vg_dit m;
+    CHECK(model(&m));
+    const int64_t out = 16, in = 32, r = 2; /* blocks.0.ffn.2: [D, FF] = [16, 32] */
+    size_t qb = (size_t)out * (size_t)vg_dtype_row_bytes(VG_DTYPE_Q8_0, in);
+    uint8_t *q = malloc(qb), *want = malloc(qb);
+    float deq[16 * 32], ref[16 * 32], a[2 * 32], b[16 * 2];
+    CHECK_OK(vg_quantize(VG_DTYPE_Q8_0, m.w.blk[0].ffn2_w.d, q, out, in));
+    CHECK_OK(vg_dequantize(VG_DTYPE_Q8_0, q, deq, out, in));
+    m.w.blk[0].ffn2_w.d = q; /* as a mapped GGUF leaves it */
+    m.w.blk[0].ffn2_w.t = VG_DTYPE_Q8_0;
+    fill(a, 64, 81, 0.5f); fill(b, 32, 82, 0.5f);
+    char p[600];
+    snprintf(p, sizeof(p), "%s/lora_q8.safetensors", vg_test_tmpdir());
+    vg_st_writer *w = vg_st_writer_new();
+    const int64_t sa[2] = {2, 32}, sb[2] = {16, 2};
+    CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.ffn.2.lora_A.weight", VG_DTYPE_F32, 2, sa, a));
+    CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.ffn.2.lora_B.weight", VG_DTYPE_F32, 2, sb, b));
+    CHECK_OK(vg_st_writer_save(w, p));
+    vg_st_writer_free(w);
+    CHECK_OK(vg_lora_apply(&m, p, 0.5f, NULL));
+    merged_ref(ref, deq, a, b, out, in, r, 0.5f);
+    CHECK_OK(vg_quantize(VG_DTYPE_Q8_0, ref, want, out, in));
+    CHECK(m.w.blk[0].ffn2_w.t == VG_DTYPE_Q8_0 && m.w.blk[0].ffn2_w.d != q);
+    CHECK(memcmp(want, m.w.blk[0].ffn2_w.d, qb) == 0);
+    free(q); free(want);
+    vg_dit_free(&m);
+}
