@@ -340,20 +340,6 @@ VG_TEST(lora_module_dit_equals_merged_weights) {
 /* vidgen's own models take --lora too (models/tiny): a LoRA whose up matrix is zero leaves every
  * frame as it was; a real one changes them; in a batch, a job with "loras" renders exactly what
  * the single run with --lora renders, and the job without it what the plain run renders. */
-/* same pixels (the PNGs' tEXt parameters name the LoRAs, so files differ) */
-static bool same_png(const char *d, const char *a, const char *b, int f) {
-    char pa[700], pb[700];
-    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
-    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
-    uint8_t *x = NULL, *y = NULL;
-    int w1, h1, w2, h2;
-    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
-              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 VG_TEST(lora_own_model_generate_and_batch) {
     if (access("models/tiny/config.json", R_OK) != 0) { printf("  skip: models/tiny absent\n"); return; }
     const char *d = vg_test_tmpdir();
@@ -376,8 +362,8 @@ VG_TEST(lora_own_model_generate_and_batch) {
     CHECK(vg_test_sh(NULL, "%s " TG " --lora %s --out %s/t_zero", bin(), lz, d) == 0);
     CHECK(vg_test_sh(NULL, "%s " TG " --lora %s:0.7 --out %s/t_real", bin(), lr, d) == 0);
     for (int f = 1; f <= 5; f++)
-        CHECKF(same_png(d, "t_plain", "t_zero", f), "zero LoRA changed frame %d", f);
-    CHECK(!same_png(d, "t_plain", "t_real", 3));
+        CHECKF(vg_test_same_pixels(d, "t_plain", "t_zero", f), "zero LoRA changed frame %d", f);
+    CHECK(!vg_test_same_pixels(d, "t_plain", "t_real", 3));
     char txt[2000];
     snprintf(txt, sizeof(txt),
              "{\"defaults\": {\"steps\": 2, \"frames\": 5}}\n"
@@ -389,8 +375,8 @@ VG_TEST(lora_own_model_generate_and_batch) {
     CHECKF(rc == 0, "batch rc %d: %s", rc, o ? o : "");
     free(o);
     for (int f = 1; f <= 5; f++) {
-        CHECKF(same_png(d, "lb/l", "t_real", f), "batch LoRA job frame %d", f);
-        CHECKF(same_png(d, "lb/p", "t_plain", f), "batch plain job frame %d", f);
+        CHECKF(vg_test_same_pixels(d, "lb/l", "t_real", f), "batch LoRA job frame %d", f);
+        CHECKF(vg_test_same_pixels(d, "lb/p", "t_plain", f), "batch plain job frame %d", f);
     }
     rc = vg_test_sh(&o, "%s " TG " --lora %s/missing.safetensors --out %s/t_bad 2>&1", bin(), d, d);
     CHECKF(rc == 1 && o && strstr(o, "missing.safetensors"), "rc %d: %s", rc, o ? o : "");
