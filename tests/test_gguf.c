@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "test.h"
 #include "vidgen/gguf.h"
+#include "vidgen/io.h"
 #include "vidgen/quant.h"
 #include "vidgen/safetensors.h"
 #include "vidgen/wan.h"
@@ -717,4 +718,75 @@ VG_TEST(gguf_cli_malformed_file) {
         free(log);
         log = NULL;
     }
+}
+
+/* ---- --type on a generate run ------------------------------------------------------------ */
+
+/* `--type q8_0` on the tiny random f16 Wan set quantizes the DiT's matrices at load: the frames are
+ * bit-identical to a run on the same DiT converted to a Q8_0 GGUF by `vidgen convert` (the same
+ * matrices quantized by the same quantizer, vectors f32 in both), the frames differ from the f16
+ * run, and the --dry-run estimate of the DiT weights drops. */
+VG_TEST(gguf_generate_type_q8_0_matches_converted_gguf) {
+    char dir[600], *log = NULL;
+    snprintf(dir, sizeof(dir), "%s/gguf_wan", vg_test_tmpdir());
+    vg_wan_random_opts o;
+    vg_wan_random_opts_default(&o);
+    o.dit.dim = 32; o.dit.ffn_dim = 64; o.dit.heads = 2; o.dit.layers = 2; o.dit.text_dim = 32;
+    o.t5 = (vg_t5_config){.vocab = 64, .dim = 32, .dim_attn = 32, .ffn = 48, .heads = 4, .layers = 2, .buckets = 32,
+                          .max_dist = 128, .shared_pos = false, .eps = 1e-6f};
+    o.vae.dim = 8;
+    o.seed = 5;
+    CHECK_OK(vg_wan_write_random(dir, &o));
+    char dit[700], t5[700], vae[700], gg[700];
+    snprintf(dit, sizeof(dit), "%s/wan2.1_t2v_1.3B_fp16.safetensors", dir);
+    snprintf(t5, sizeof(t5), "%s/umt5_xxl_fp16.safetensors", dir);
+    snprintf(vae, sizeof(vae), "%s/wan_2.1_vae.safetensors", dir);
+    snprintf(gg, sizeof(gg), "%s/dit_q8_0.gguf", vg_test_tmpdir());
+    int rc = vg_test_sh(&log, "%s convert %s --out %s --type q8_0 --tensor-type-rules "
+                        "'patch_embedding\\.weight=f16,(\\.(q|k|v|o)|ffn\\.[02]|embedding\\.[02]|projection\\.1|head\\.head)\\.weight$=q8_0'",
+                        bin(), dit, gg); /* the patch embedding stays f16 as --type leaves it (a 5-D weight) */
+    CHECKF(rc == 0, "convert: rc %d: %s", rc, log);
+    free(log);
+    const char *runs[3][2] = {{"st_type", "--type q8_0"}, {"gguf", ""}, {"f16", ""}};
+    for (int k = 0; k < 3; k++) {
+        rc = vg_test_sh(&log, "%s --diffusion-model %s --text-encoder %s --vae %s -p 'a red ball on the cat' --frames 5 -W 32 -H 16 "
+                        "--steps 2 --seed 3 -q -t 1 %s --out %s/gen_%s", bin(), k == 1 ? gg : dit, t5, vae, runs[k][1],
+                        vg_test_tmpdir(), runs[k][0]);
+        CHECKF(rc == 0, "%s: rc %d: %s", runs[k][0], rc, log);
+        free(log);
+    }
+    int n_same = 0, n_f16 = 0, max_d = 0;
+    for (int f = 1; f <= 5; f++) { /* frames are numbered from 1 */
+        char pa[800], pb[800], pc[800];
+        snprintf(pa, sizeof(pa), "%s/gen_st_type/frame_%04d.png", vg_test_tmpdir(), f);
+        snprintf(pb, sizeof(pb), "%s/gen_gguf/frame_%04d.png", vg_test_tmpdir(), f);
+        snprintf(pc, sizeof(pc), "%s/gen_f16/frame_%04d.png", vg_test_tmpdir(), f);
+        uint8_t *x = NULL, *y = NULL, *z = NULL;
+        int w1, h1, w2, h2, w3, h3;
+        if (vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && vg_png_read(pc, &z, &w3, &h3) == VG_OK &&
+            w1 == w2 && h1 == h2 && w1 == w3 && h1 == h3) {
+            n_same += memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
+            n_f16 += memcmp(x, z, (size_t)w1 * h1 * 3) == 0;
+            for (int64_t i = 0; i < (int64_t)w1 * h1 * 3; i++) {
+                int dd = abs((int)x[i] - (int)y[i]);
+                if (dd > max_d) max_d = dd;
+            }
+        }
+        free(x); free(y); free(z);
+    }
+    printf("  --type q8_0 vs the converted GGUF: %d of 5 frames identical, max pixel difference %d; %d of 5 equal to f16\n",
+           n_same, max_d, n_f16);
+    CHECKF(n_same == 5 && max_d == 0 && n_f16 < 5, "frames: %d of 5 equal to the GGUF run (max diff %d), %d of 5 equal to the f16 run",
+           n_same, max_d, n_f16);
+    /* the estimate knows the quantized size */
+    vg_wan_paths paths = {dit, t5, vae, NULL};
+    vg_wan_params p;
+    vg_wan_params_default(&p);
+    p.frames = 5; p.width = 32; p.height = 16;
+    vg_wan_mem m0, m1;
+    CHECK_OK(vg_wan_estimate(&m0, &paths, &p));
+    p.weight_type = VG_DTYPE_Q8_0;
+    CHECK_OK(vg_wan_estimate(&m1, &paths, &p));
+    CHECKF(m1.dit_weights < m0.dit_weights, "DiT weights estimate %lld bytes with Q8_0, %lld without", (long long)m1.dit_weights,
+           (long long)m0.dit_weights);
 }
