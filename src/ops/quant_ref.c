@@ -427,17 +427,22 @@ void q_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const flo
         uint8_t *pn = pbuf + (size_t)tid * psz;
         float acc[8][QNR];
         const void *rows[8];
+        float *out[8];
         #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < np * mch; task++) {
             const int64_t jp = task / mch, m0 = task % mch * mper, m1 = min64(M, m0 + mper);
             const int64_t j0 = jp * QNR;
             const int nr = (int)min64(QNR, N - j0);
+            const bool direct = !bias && !accumulate && nr == QNR; /* the kernel stores into C */
             q_pack_panel(wt, &ti, w, rb, j0, nr, nb, pn);
             for (int64_t i0 = m0; i0 < m1; i0 += mr) {
                 const int rows_here = (int)min64(mr, m1 - i0);
-                for (int r = 0; r < mr; r++)
+                for (int r = 0; r < mr; r++) {
                     rows[r] = act + (size_t)(i0 + (r < rows_here ? r : 0)) * (size_t)nb * ab;
-                kern(wt, &ti, nb, pn, rows, acc);
+                    out[r] = direct && r < rows_here ? c + (i0 + r) * N + j0 : acc[r];
+                }
+                kern(wt, &ti, nb, pn, rows, out);
+                if (direct) continue;
                 for (int r = 0; r < rows_here; r++) {
                     float *cr = c + (i0 + r) * N + j0;
                     for (int l = 0; l < nr; l++) put(cr + l, acc[r][l], bias, j0 + l, accumulate);
