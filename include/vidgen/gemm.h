@@ -3,6 +3,7 @@
  *   vg_matmul_nt: C[M,N] = A[M,K] . W[N,K]^T (+ bias[N])   forward y = x W^T + b
  *                 W may be F32, F16 or BF16 (converted to f32 on the fly; sums in f32;
  *                 level 4: AMX bf16 tiles with hi/lo splits, error ~2^-16 |a w|, gemm_amx.c)
+ *                 or a ggml block type (Q8_0 .. Q6_K): int8 products, see vg_qmatmul_nt (quant.h)
  *   vg_matmul_nn: C[M,K] = A[M,N] . W[N,K]                backward data  dx = dy W
  *   vg_matmul_tn: C[N,K] += A[M,N]^T . B[M,K]             backward weight dW += dy^T x
  * accumulate=true adds into C instead of overwriting it. Results are bit-identical

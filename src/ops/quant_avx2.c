@@ -27,7 +27,7 @@ static INL int32_t ld32(const void *p) {
 static INL T2 __m256i ldv(const uint8_t *p) { return _mm256_load_si256((const __m256i *)p); }
 
 static T2 void k32(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn0, const void *const *arows,
-                   float (*acc)[QNR]) {
+                   float *const *acc) {
     const qa_blk *ar[MR] = {arows[0], arows[1]};
     const bool q8 = t == VG_DTYPE_Q8_0, hm = ti->has_min;
     const int off = q8 ? 0 : ti->off;
@@ -74,7 +74,7 @@ static T2 void k32(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *
 }
 
 static T2 void kK(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn0, const void *const *arows,
-                  float (*acc)[QNR]) {
+                  float *const *acc) {
     const vg_block_q8_K *ar[MR] = {arows[0], arows[1]};
     const bool hm = ti->has_min, corr = !hm && ti->off != 0;
     const int nsub = ti->nsub, nq = 64 / nsub;

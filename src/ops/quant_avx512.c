@@ -26,7 +26,7 @@ static INL int32_t ld32(const void *p) {
 }
 
 static TV void k32(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn, const void *const *arows,
-                   float (*acc)[QNR]) {
+                   float *const *acc) {
     const qa_blk *ar[MR32];
     for (int i = 0; i < MR32; i++) ar[i] = arows[i];
     __m512 f[MR32][2];
@@ -67,7 +67,7 @@ static TV void k32(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *
 
 /* One K-quant super-block series with NQ quads per sub-block (8: Q4_K/Q5_K, 4: the others). */
 static INL TV void kK_body(const qtype_info *ti, int64_t nb, const uint8_t *pn, const vg_block_q8_K *const *ar,
-                           float (*acc)[QNR], const int NQ) {
+                           float *const *acc, const int NQ) {
     __m512 f[MRK][2];
     for (int i = 0; i < MRK; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
     const bool hm = ti->has_min, corr = !hm && ti->off != 0;
@@ -135,7 +135,7 @@ static INL TV void kK_body(const qtype_info *ti, int64_t nb, const uint8_t *pn, 
 }
 
 static TV void kK(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *pn, const void *const *arows,
-                  float (*acc)[QNR]) {
+                  float *const *acc) {
     const vg_block_q8_K *ar[MRK];
     for (int i = 0; i < MRK; i++) ar[i] = arows[i];
     if (ti->nsub == 8) kK_body(ti, nb, pn, ar, acc, 8);

@@ -64,9 +64,9 @@ void q_pack_panel(vg_dtype t, const qtype_info *ti, const uint8_t *w, size_t rb,
                   uint8_t *dst);
 
 /* Kernel: raw dot sums (before bias) of mr activation rows (arows[i]: the row's first
- * qa_blk or vg_block_q8_K) with the QNR lanes of one packed panel, into acc[i][0..QNR). */
+ * qa_blk or vg_block_q8_K) with the QNR lanes of one packed panel, into out[i][0..QNR). */
 typedef void (*q_kernel_fn)(vg_dtype t, const qtype_info *ti, int64_t nb, const uint8_t *panel,
-                            const void *const *arows, float (*acc)[QNR]);
+                            const void *const *arows, float *const *out);
 typedef struct {
     int mr32, mrk;      /* rows per call of k32 / kK */
     q_kernel_fn k32, kK;

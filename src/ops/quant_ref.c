@@ -332,6 +332,71 @@ void vg_qmatmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, con
 
 static inline void put4(uint8_t *dst, const uint8_t *src) { memcpy(dst, src, 4); }
 
+static inline uint32_t get4(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline void set4(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* The common types' codes four at a time (same codes as q_unpack; the tests compare the
+ * products with the reference, which reads blocks through q_unpack). false: use q_unpack. */
+static bool pack_fast(vg_dtype t, const uint8_t *src, uint8_t *p, int l) {
+    uint8_t *q = p + (size_t)l * 4;
+    switch (t) {
+    case VG_DTYPE_Q8_0: {
+        const vg_block_q8_0 *b = (const void *)src;
+        for (int k = 0; k < 8; k++) set4(q + k * QNR * 4, get4((const uint8_t *)b->qs + 4 * k) ^ 0x80808080u);
+        ((float *)(p + QP32_D))[l] = vg_f16_to_f32(b->d);
+        ((float *)(p + QP32_M))[l] = 0.0f;
+        return true;
+    }
+    case VG_DTYPE_Q4_0: case VG_DTYPE_Q4_1: {
+        const uint8_t *qs;
+        float d, m = 0.0f;
+        if (t == VG_DTYPE_Q4_0) {
+            const vg_block_q4_0 *b = (const void *)src;
+            qs = b->qs;
+            d = vg_f16_to_f32(b->d);
+        } else {
+            const vg_block_q4_1 *b = (const void *)src;
+            qs = b->qs;
+            d = vg_f16_to_f32(b->d);
+            m = vg_f16_to_f32(b->m);
+        }
+        for (int k = 0; k < 4; k++) {
+            uint32_t v = get4(qs + 4 * k);
+            set4(q + k * QNR * 4, v & 0x0f0f0f0fu);
+            set4(q + (k + 4) * QNR * 4, (v >> 4) & 0x0f0f0f0fu);
+        }
+        ((float *)(p + QP32_D))[l] = d;
+        ((float *)(p + QP32_M))[l] = m;
+        return true;
+    }
+    case VG_DTYPE_Q4_K: {
+        const vg_block_q4_K *b = (const void *)src;
+        for (int j = 0; j < 4; j++)
+            for (int k = 0; k < 8; k++) {
+                uint32_t v = get4(b->qs + 32 * j + 4 * k);
+                set4(q + (16 * j + k) * QNR * 4, v & 0x0f0f0f0fu);
+                set4(q + (16 * j + 8 + k) * QNR * 4, (v >> 4) & 0x0f0f0f0fu);
+            }
+        int32_t *sc = (int32_t *)(p + QPK_SC), *sc16 = (int32_t *)(p + QPK_SC16), *cw = (int32_t *)(p + QPK_CW);
+        for (int s = 0; s < 8; s++) {
+            int32_t d, m;
+            scale_min_k4(s, b->scales, &d, &m);
+            sc[s * QNR + l] = d;
+            sc16[s * QNR + l] = (int32_t)((uint32_t)d | (uint32_t)d << 16);
+            cw[s * QNR + l] = (int32_t)((uint32_t)m | (uint32_t)m << 16); /* 16-sums 2s, 2s+1: min of s */
+        }
+        ((float *)(p + QPK_D))[l] = vg_f16_to_f32(b->d);
+        ((float *)(p + QPK_DMIN))[l] = vg_f16_to_f32(b->dmin);
+        return true;
+    }
+    default: return false;
+    }
+}
+
 void q_pack_panel(vg_dtype t, const qtype_info *ti, const uint8_t *w, size_t rb, int64_t j0, int nr, int64_t nb,
                   uint8_t *dst) {
     const size_t stride = ti->kq ? QPK_STRIDE : QP32_STRIDE, bb = vg_dtype_block_bytes(t);
@@ -341,7 +406,9 @@ void q_pack_panel(vg_dtype t, const qtype_info *ti, const uint8_t *w, size_t rb,
         uint8_t *p = dst + (size_t)b * stride;
         if (nr < QNR) memset(p, 0, stride);
         for (int l = 0; l < nr; l++) {
-            q_unpack(t, w + (size_t)(j0 + l) * rb + (size_t)b * bb, &u);
+            const uint8_t *src = w + (size_t)(j0 + l) * rb + (size_t)b * bb;
+            if (pack_fast(t, src, p, l)) continue;
+            q_unpack(t, src, &u);
             for (int k = 0; k < nquad; k++) put4(p + (size_t)(k * QNR + l) * 4, u.q + 4 * k);
             if (!ti->kq) {
                 ((float *)(p + QP32_D))[l] = u.d;
@@ -427,17 +494,22 @@ void q_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const flo
         uint8_t *pn = pbuf + (size_t)tid * psz;
         float acc[8][QNR];
         const void *rows[8];
+        float *out[8];
         #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < np * mch; task++) {
             const int64_t jp = task / mch, m0 = task % mch * mper, m1 = min64(M, m0 + mper);
             const int64_t j0 = jp * QNR;
             const int nr = (int)min64(QNR, N - j0);
+            const bool direct = !bias && !accumulate && nr == QNR; /* the kernel stores into C */
             q_pack_panel(wt, &ti, w, rb, j0, nr, nb, pn);
             for (int64_t i0 = m0; i0 < m1; i0 += mr) {
                 const int rows_here = (int)min64(mr, m1 - i0);
-                for (int r = 0; r < mr; r++)
+                for (int r = 0; r < mr; r++) {
                     rows[r] = act + (size_t)(i0 + (r < rows_here ? r : 0)) * (size_t)nb * ab;
-                kern(wt, &ti, nb, pn, rows, acc);
+                    out[r] = direct && r < rows_here ? c + (i0 + r) * N + j0 : acc[r];
+                }
+                kern(wt, &ti, nb, pn, rows, out);
+                if (direct) continue;
                 for (int r = 0; r < rows_here; r++) {
                     float *cr = c + (i0 + r) * N + j0;
                     for (int l = 0; l < nr; l++) put(cr + l, acc[r][l], bias, j0 + l, accumulate);
