@@ -25,7 +25,8 @@ void vg_dit_config_wan13b(vg_dit_config *c) {
 static vg_status json_int(const cJSON *o, const char *k, int *v, const char *what) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!it) return VG_OK;
-    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble)
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= -2147483648.0 && it->valuedouble <= 2147483647.0) ||
+        it->valuedouble != (double)(int)it->valuedouble) /* range first: the cast of a huge value is undefined */
         return vg_fail(VG_ERR_FORMAT, "%s: \"%s\" must be an integer", what, k);
     *v = (int)it->valuedouble;
     return VG_OK;
