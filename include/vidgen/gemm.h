@@ -45,7 +45,7 @@ bool vg_gemm_bf16_available(void);
 
 /* CPU features detected at run time (cpu.c). */
 /* amx: AMX-TILE + AMX-BF16 present and the tile state granted by the OS (Linux arch_prctl). */
-typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;
+typedef struct { bool avx2, fma, avx512f, avx512bw, avx512dq, avx512vl, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;
 const vg_cpu_features *vg_cpu(void);
 /* Levels: 1 scalar, 2 AVX2, 3 AVX-512, 4 AVX-512 + AMX tiles (vg_matmul_nt with F16/BF16
  * weights). Force a path for tests/bench: 0 = auto, else at most the given level. */

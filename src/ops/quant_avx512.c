@@ -14,7 +14,7 @@
 #include "ops/quant_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define TV __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+#define TV __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma")))
 #define INL inline __attribute__((always_inline))
 
 enum { MR32 = 6, MRK = 4 };
