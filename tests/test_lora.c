@@ -340,20 +340,6 @@ VG_TEST(lora_module_dit_equals_merged_weights) {
 /* vidgen's own models take --lora too (models/tiny): a LoRA whose up matrix is zero leaves every
  * frame as it was; a real one changes them; in a batch, a job with "loras" renders exactly what
  * the single run with --lora renders, and the job without it what the plain run renders. */
-/* same pixels (the PNGs' tEXt parameters name the LoRAs, so files differ) */
-static bool same_png(const char *d, const char *a, const char *b, int f) {
-    char pa[700], pb[700];
-    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
-    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
-    uint8_t *x = NULL, *y = NULL;
-    int w1, h1, w2, h2;
-    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
-              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 VG_TEST(lora_own_model_generate_and_batch) {
     if (access("models/tiny/config.json", R_OK) != 0) { printf("  skip: models/tiny absent\n"); return; }
     const char *d = vg_test_tmpdir();
@@ -376,8 +362,8 @@ VG_TEST(lora_own_model_generate_and_batch) {
     CHECK(vg_test_sh(NULL, "%s " TG " --lora %s --out %s/t_zero", bin(), lz, d) == 0);
     CHECK(vg_test_sh(NULL, "%s " TG " --lora %s:0.7 --out %s/t_real", bin(), lr, d) == 0);
     for (int f = 1; f <= 5; f++)
-        CHECKF(same_png(d, "t_plain", "t_zero", f), "zero LoRA changed frame %d", f);
-    CHECK(!same_png(d, "t_plain", "t_real", 3));
+        CHECKF(vg_test_same_pixels(d, "t_plain", "t_zero", f), "zero LoRA changed frame %d", f);
+    CHECK(!vg_test_same_pixels(d, "t_plain", "t_real", 3));
     char txt[2000];
     snprintf(txt, sizeof(txt),
              "{\"defaults\": {\"steps\": 2, \"frames\": 5}}\n"
@@ -389,11 +375,43 @@ VG_TEST(lora_own_model_generate_and_batch) {
     CHECKF(rc == 0, "batch rc %d: %s", rc, o ? o : "");
     free(o);
     for (int f = 1; f <= 5; f++) {
-        CHECKF(same_png(d, "lb/l", "t_real", f), "batch LoRA job frame %d", f);
-        CHECKF(same_png(d, "lb/p", "t_plain", f), "batch plain job frame %d", f);
+        CHECKF(vg_test_same_pixels(d, "lb/l", "t_real", f), "batch LoRA job frame %d", f);
+        CHECKF(vg_test_same_pixels(d, "lb/p", "t_plain", f), "batch plain job frame %d", f);
     }
     rc = vg_test_sh(&o, "%s " TG " --lora %s/missing.safetensors --out %s/t_bad 2>&1", bin(), d, d);
     CHECKF(rc == 1 && o && strstr(o, "missing.safetensors"), "rc %d: %s", rc, o ? o : "");
     free(o);
 #undef TG
+}
+
+/* Quantized (GGUF) weights: dequantize, merge, requantize with vg_quantize. The merged Q8_0
+ * matrix equals vg_quantize(dequant(W) + s B A) byte for byte and keeps its type. */
+#include "vidgen/quant.h"
+VG_TEST(lora_quantized_weight_dequant_merge_requant) {
+    vg_dit m;
+    CHECK(model(&m));
+    const int64_t out = 16, in = 32, r = 2; /* blocks.0.ffn.2: [D, FF] = [16, 32] */
+    size_t qb = (size_t)out * (size_t)vg_dtype_row_bytes(VG_DTYPE_Q8_0, in);
+    uint8_t *q = malloc(qb), *want = malloc(qb);
+    float deq[16 * 32], ref[16 * 32], a[2 * 32], b[16 * 2];
+    CHECK_OK(vg_quantize(VG_DTYPE_Q8_0, m.w.blk[0].ffn2_w.d, q, out, in));
+    CHECK_OK(vg_dequantize(VG_DTYPE_Q8_0, q, deq, out, in));
+    m.w.blk[0].ffn2_w.d = q; /* as a mapped GGUF leaves it */
+    m.w.blk[0].ffn2_w.t = VG_DTYPE_Q8_0;
+    fill(a, 64, 81, 0.5f); fill(b, 32, 82, 0.5f);
+    char p[600];
+    snprintf(p, sizeof(p), "%s/lora_q8.safetensors", vg_test_tmpdir());
+    vg_st_writer *w = vg_st_writer_new();
+    const int64_t sa[2] = {2, 32}, sb[2] = {16, 2};
+    CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.ffn.2.lora_A.weight", VG_DTYPE_F32, 2, sa, a));
+    CHECK_OK(vg_st_writer_add_f32(w, "blocks.0.ffn.2.lora_B.weight", VG_DTYPE_F32, 2, sb, b));
+    CHECK_OK(vg_st_writer_save(w, p));
+    vg_st_writer_free(w);
+    CHECK_OK(vg_lora_apply(&m, p, 0.5f, NULL));
+    merged_ref(ref, deq, a, b, out, in, r, 0.5f);
+    CHECK_OK(vg_quantize(VG_DTYPE_Q8_0, ref, want, out, in));
+    CHECK(m.w.blk[0].ffn2_w.t == VG_DTYPE_Q8_0 && m.w.blk[0].ffn2_w.d != q);
+    CHECK(memcmp(want, m.w.blk[0].ffn2_w.d, qb) == 0);
+    free(q); free(want);
+    vg_dit_free(&m);
 }

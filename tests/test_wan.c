@@ -46,20 +46,6 @@ static const char *comfy_dir(void) {
 /* one thread: the tiny model's many small OpenMP regions crawl on a loaded 2-core machine */
 #define GEN "-p 'a red ball on the cat' --frames 5 -W 32 -H 16 --steps 2 --seed 3 -q -t 1"
 
-/* same pixels in two PNGs (the tEXt parameters differ: they name the files) */
-static bool same_pixels(const char *d, const char *a, const char *b, int f) {
-    char pa[700], pb[700];
-    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
-    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
-    uint8_t *x = NULL, *y = NULL;
-    int w1, h1, w2, h2;
-    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
-              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
-    free(x);
-    free(y);
-    return ok;
-}
-
 VG_TEST(wan_comfy_end_to_end_frames_and_metadata) {
     const char *cd = comfy_dir(), *d = vg_test_tmpdir();
     CHECK(cd);
@@ -103,7 +89,7 @@ VG_TEST(wan_comfy_end_to_end_frames_and_metadata) {
     CHECK(vg_test_sh(NULL, "%s --model %s " GEN " --seed 4 --out %s/w1s4", bin(), cd, d) == 0);
     for (int f = 1; f <= 5; f++)
         CHECKF(vg_test_sh(NULL, "cmp -s %s/w1t1/frame_%04d.png %s/w1t2/frame_%04d.png", d, f, d, f) == 0, "frame %d differs with 1 and 2 threads", f);
-    CHECK(!same_pixels(d, "w1t1", "w1s4", 3));
+    CHECK(!vg_test_same_pixels(d, "w1t1", "w1s4", 3));
 }
 
 VG_TEST(wan_prefix_free_and_diffusers_layouts_give_same_frames) {
@@ -136,8 +122,8 @@ VG_TEST(wan_prefix_free_and_diffusers_layouts_give_same_frames) {
     CHECK(vg_test_sh(NULL, "test -f %s/transformer/diffusion_pytorch_model-00002-of-00002.safetensors -a "
                      "-f %s/text_encoder/model.safetensors.index.json", df, df) == 0);
     for (int f = 1; f <= 5; f++) {
-        CHECKF(same_pixels(d, "ref", "np", f), "no-prefix frame %d differs", f);
-        CHECKF(same_pixels(d, "ref", "df", f), "diffusers frame %d differs", f);
+        CHECKF(vg_test_same_pixels(d, "ref", "np", f), "no-prefix frame %d differs", f);
+        CHECKF(vg_test_same_pixels(d, "ref", "df", f), "diffusers frame %d differs", f);
     }
     /* library level: the index opens both shards, every DiT tensor is used, names are diffusers */
     vg_wan_files *wf = NULL;
@@ -324,10 +310,10 @@ VG_TEST(wan_dmd_few_step_schedule) {
             "--warp-timesteps --flow-shift 5 --cfg-scale 1"
     CHECK(vg_test_sh(NULL, "%s --model %s " FEW " -t 1 --out %s/dmd1", bin(), cd, d) == 0);
     CHECK(vg_test_sh(NULL, "%s --model %s " FEW " -t 2 --out %s/dmd2", bin(), cd, d) == 0);
-    for (int f = 1; f <= 5; f++) CHECKF(same_pixels(d, "dmd1", "dmd2", f), "dmd frame %d differs with 1 and 2 threads", f);
+    for (int f = 1; f <= 5; f++) CHECKF(vg_test_same_pixels(d, "dmd1", "dmd2", f), "dmd frame %d differs with 1 and 2 threads", f);
     CHECK(vg_test_sh(NULL, "%s --model %s -p 'a red ball on the cat' --frames 5 -W 32 -H 16 --seed 3 -q --steps 4 --out %s/uni4",
                      bin(), cd, d) == 0);
-    CHECK(!same_pixels(d, "dmd1", "uni4", 3));
+    CHECK(!vg_test_same_pixels(d, "dmd1", "uni4", 3));
     char p[700], *txt = NULL;
     snprintf(p, sizeof(p), "%s/dmd1/vidgen.json", d);
     CHECK_OK(vg_file_read(p, &txt, NULL));
@@ -346,7 +332,7 @@ VG_TEST(wan_dmd_few_step_schedule) {
                      "\"guidance_scale\": 1.0, \"_class_name\": \"WanModel\", \"dim\": 32}' > %s/sf/config.json", d, cd, d, d) == 0);
     CHECK(vg_test_sh(NULL, "%s --model %s/sf -p 'a red ball on the cat' --frames 5 -W 32 -H 16 --seed 3 -q -t 1 --out %s/dmdcfg",
                      bin(), d, d) == 0);
-    for (int f = 1; f <= 5; f++) CHECKF(same_pixels(d, "dmd1", "dmdcfg", f), "config.json defaults: frame %d differs", f);
+    for (int f = 1; f <= 5; f++) CHECKF(vg_test_same_pixels(d, "dmd1", "dmdcfg", f), "config.json defaults: frame %d differs", f);
     static const char *bad[] = {"--timesteps 500,750", "--timesteps 1000,x", "--timesteps 1000,750 --steps 3",
                                 "--sigmas 1,0.5 --timesteps 1000,500", "--warp-timesteps", "--sigmas 1.5,0.5", "--sampler ddim"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -400,5 +386,5 @@ VG_TEST(wan_distilled_checkpoint_prefixes) {
                         GEN " --out %s/sf_gen 2>&1", bin(), dst, cd, cd, d);
     CHECKF(rc == 0, "rc %d: %s", rc, out ? out : "");
     free(out);
-    for (int fr = 1; fr <= 5; fr++) CHECKF(same_pixels(d, "sf_ref", "sf_gen", fr), "frame %d: not the generator's frames", fr);
+    for (int fr = 1; fr <= 5; fr++) CHECKF(vg_test_same_pixels(d, "sf_ref", "sf_gen", fr), "frame %d: not the generator's frames", fr);
 }

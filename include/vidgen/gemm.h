@@ -3,6 +3,7 @@
  *   vg_matmul_nt: C[M,N] = A[M,K] . W[N,K]^T (+ bias[N])   forward y = x W^T + b
  *                 W may be F32, F16 or BF16 (converted to f32 on the fly; sums in f32;
  *                 level 4: AMX bf16 tiles with hi/lo splits, error ~2^-16 |a w|, gemm_amx.c)
+ *                 or a ggml block type (Q8_0 .. Q6_K): int8 products, see vg_qmatmul_nt (quant.h)
  *   vg_matmul_nn: C[M,K] = A[M,N] . W[N,K]                backward data  dx = dy W
  *   vg_matmul_tn: C[N,K] += A[M,N]^T . B[M,K]             backward weight dW += dy^T x
  * accumulate=true adds into C instead of overwriting it. Results are bit-identical
@@ -44,7 +45,7 @@ bool vg_gemm_bf16_available(void);
 
 /* CPU features detected at run time (cpu.c). */
 /* amx: AMX-TILE + AMX-BF16 present and the tile state granted by the OS (Linux arch_prctl). */
-typedef struct { bool avx2, fma, avx512f, avx512bw, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;
+typedef struct { bool avx2, fma, avx512f, avx512bw, avx512dq, avx512vl, avx512bf16, avx512vnni, f16c, amx; } vg_cpu_features;
 const vg_cpu_features *vg_cpu(void);
 /* Levels: 1 scalar, 2 AVX2, 3 AVX-512, 4 AVX-512 + AMX tiles (vg_matmul_nt with F16/BF16
  * weights). Force a path for tests/bench: 0 = auto, else at most the given level. */

@@ -8,8 +8,9 @@
  *                     as lightx2v's files carry for norms, modulation and biases.
  * Merge: W += s (B A) per module, s = SCALE * alpha / r when alpha is given, else SCALE; deltas
  * W += SCALE * diff. Sums in f32 (delta[o][i] = sum_r B[o][r] A[r][i] in r order), stored back in
- * the weight's dtype (F32 / F16 / BF16) in a copy the model owns (the mapped file stays
- * untouched). Conv weights (patch_embedding [D, C, 1, 2, 2]) take A [r, C, 1, 2, 2] and B [D, r, 1, 1, 1].
+ * the weight's dtype in a copy the model owns (the mapped file stays untouched): F32 / F16 / BF16
+ * by rounding, ggml block types (GGUF) dequantized, merged and requantized with vg_quantize (the
+ * quantizer `vidgen convert` uses), so the step keeps the int8 products and the memory. Conv weights (patch_embedding [D, C, 1, 2, 2]) take A [r, C, 1, 2, 2] and B [D, r, 1, 1, 1].
  * Keys the model lacks are reported by name; a LoRA whose shapes or block count belong to another
  * model is refused with both shapes. */
 #ifndef VIDGEN_LORA_H
@@ -32,8 +33,8 @@ bool vg_lora_parse_spec(const char *spec, char *path, size_t cap, float *scale);
  * Errors: VG_ERR_IO / VG_ERR_FORMAT (the file, the key and what is wrong: a lone lora_A, a
  * rank mismatch between A and B), VG_ERR_SHAPE (the tensor and both shapes; "for another model"
  * when the LoRA's dims or block count differ from m's), VG_ERR_FORMAT when no key matches,
- * VG_ERR_UNSUPPORTED for quantized weights. On error m is unchanged where no module was merged
- * yet; callers discard the model. */
+ * OOM. Shapes are checked before any merge, so a refused LoRA leaves m unchanged; an error during
+ * the merge (OOM) leaves it part-merged and the caller discards the model. */
 vg_status vg_lora_apply(vg_dit *m, const char *path, float scale, vg_lora_report *rep);
 
 #endif

@@ -78,7 +78,9 @@ static bool wants_wan(int argc, char **argv) {
             char p[4200];
             snprintf(p, sizeof(p), "%s/config.json", argv[i + 1]);
             char *txt = NULL;
-            if (vg_file_read(p, &txt, NULL) != VG_OK) {
+            vg_status rs = vg_file_read(p, &txt, NULL);
+            if (rs == VG_ERR_OOM) return false; /* not a sign of Wan files: the vidgen path reports it */
+            if (rs != VG_OK) {
                 struct stat sb;
                 return stat(argv[i + 1], &sb) == 0 && S_ISDIR(sb.st_mode); /* a folder of Wan files */
             }

@@ -35,14 +35,17 @@ static const char *HELP =
     "      --warp-timesteps         sigma = shift(t/1000) with --flow-shift (Self-Forcing, lightx2v)\n"
     "      --sigmas LIST            the schedule as sigmas in (0,1], decreasing\n"
     "      --lora FILE[:SCALE]      merge a LoRA into the DiT (repeatable; PEFT, kohya or .diff formats)\n"
+    "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the DiT's f16/bf16/f32 matrices\n"
+    "                               at load (as sd.cpp --type; the text encoder is kept as stored)\n"
     "      (--cfg-scale 1 skips the unconditional forward; a --model DIR's config.json may set sampler,\n"
     "       steps, timesteps/denoising_step_list, sigmas, warp_timesteps/warp_denoising_step,\n"
     "       flow_shift/timestep_shift, cfg_scale/guidance_scale as defaults under --config and flags)\n"
     "  -s, --seed N                 Philox noise seed [0]\n"
     "      --temporal-window K|all  local attention over +-K latent frames [all]\n"
     "  -m, --model DIR              folder to search for the files below\n"
-    "      --diffusion-model F      DiT: .safetensors (prefix model.diffusion_model. optional), index.json or folder\n"
-    "      --text-encoder F         umT5-XXL encoder (HF or official names)\n"
+    "      --diffusion-model F      DiT: .safetensors (prefix model.diffusion_model. optional), index.json, folder or\n"
+    "                               .gguf (ComfyUI-GGUF, stable-diffusion.cpp; Q8_0 .. Q2_K, F16, BF16, F32)\n"
+    "      --text-encoder F         umT5-XXL encoder (HF or official names; .gguf with llama.cpp names too)\n"
     "      --vae F                  Wan2.1 VAE\n"
     "      --tokenizer F            tokenizer.json or spiece.model [spiece_model inside the text encoder]\n"
     "  -o, --out DIR [out]  --overwrite  --max-memory SIZE  -t, --threads N  -q, --quiet\n"
@@ -168,6 +171,15 @@ int vg_cmd_wan(int argc, char **argv) {
         for (char *t = strtok_r(s.str[S_LORA], "\n", &save); t; t = strtok_r(NULL, "\n", &save)) loras[n_loras++] = t;
         p.loras = (const char *const *)loras;
         p.n_loras = n_loras;
+    }
+    if (s.set[S_WTYPE]) {
+        vg_dtype wt;
+        if (!vg_dtype_from_any_name(s.str[S_WTYPE], &wt) || (!vg_dtype_is_quant(wt) && wt != VG_DTYPE_F32 && wt != VG_DTYPE_F16 && wt != VG_DTYPE_BF16)) {
+            rc = cli_error(CLI_USAGE, "types: q8_0 q6_k q5_k q4_k q5_0 q5_1 q4_0 q4_1 q3_k q2_k", "--type '%s' is not a weight type", s.str[S_WTYPE]);
+            goto done;
+        }
+        if (n_loras && vg_dtype_is_quant(wt)) { rc = cli_error(CLI_USAGE, "merge the LoRA first, or drop --type", "--lora with a quantizing --type is not supported"); goto done; }
+        p.weight_type = (int)wt;
     }
     if (vg_wan_check_size(&p)) { rc = cli_error(CLI_USAGE, "Wan2.1-1.3B is trained at 832x480 and 480x832, 81 frames", "%s", vg_last_error()); goto done; }
     if (s.set[S_THREADS]) cli_set_threads((int)s.num[S_THREADS]);

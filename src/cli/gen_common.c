@@ -57,6 +57,7 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_SIGMAS] = {"sigmas", "--sigmas", NULL, T_LIST, 0, 1},
     [S_WARP] = {"warp_timesteps", "--warp-timesteps", NULL, T_BOOL, 0, 0},
     [S_LORA] = {"loras", "--lora", NULL, T_LORAS, 0, 0},
+    [S_WTYPE] = {"type", "--type", NULL, T_STR, 0, 0},
 };
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -387,7 +388,7 @@ static int parse_formats(const char *s, unsigned *out, gen_err *e) {
 int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_err *e) {
     memset(pl, 0, sizeof(*pl));
     vg_gen_params *p = &pl->p;
-    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TIMESTEPS, S_SIGMAS, S_WARP};
+    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TIMESTEPS, S_SIGMAS, S_WARP, S_WTYPE};
     int w = gen_first_set(s, wan_only, (int)(sizeof(wan_only) / sizeof(wan_only[0])));
     if (w >= 0)
         return gen_fail(e, CLI_USAGE, "the Wan2.1 files are named with --model WAN_DIR or --diffusion-model/--text-encoder/--vae",
@@ -493,6 +494,7 @@ int gen_plan_check_memory(const gen_plan *pl, gen_err *e) {
 cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     const vg_gen_params *p = &pl->p;
     cJSON *meta = cJSON_CreateObject();
+    if (!meta) return NULL; /* out of memory: the caller reports it */
     cJSON_AddStringToObject(meta, "vidgen_version", VG_VERSION);
     cJSON_AddStringToObject(meta, "prompt", p->prompt);
     cJSON_AddStringToObject(meta, "negative_prompt", p->negative_prompt);
@@ -659,7 +661,8 @@ int gen_render(const gen_plan *pl, const vg_model *m, const char *dir, const cJS
         goto out;
     }
     meta = gen_plan_meta(pl, m);
-    params = cJSON_PrintUnformatted(meta);
+    params = meta ? cJSON_PrintUnformatted(meta) : NULL;
+    if (!params) { rc = gen_fail(e, CLI_RUNTIME, NULL, "%s: the settings as JSON: out of memory", dir); goto out; }
     const char *keys[1] = {"parameters"}, *vals[1] = {params};
     char path[4200];
     for (int f = 0; f < p->frames; f++) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "vidgen/lora.h"
+#include "vidgen/quant.h"
 #include "vidgen/wan.h"
 
 /* ---- the model's parameters and their spellings --------------------------------------- */
@@ -189,7 +190,12 @@ static vg_status merge_one(vg_dit *m, const module *md, float scale, const char 
     float *a = NULL, *b = NULL, *dl = NULL;
     vg_status st = VG_OK;
     if (!w) return vg_fail(VG_ERR_OOM, "%s: out of memory merging '%s'", path, p->name);
-    if (!inplace) vg_to_f32(w, p->w->d, p->w->t, n);
+    const bool quant = vg_dtype_is_quant(p->w->t);
+    if (!inplace) {
+        if (quant) st = vg_dequantize(p->w->t, p->w->d, w, out, in);
+        else vg_to_f32(w, p->w->d, p->w->t, n);
+        if (st) { free(w); return st; }
+    }
     if (md->a) {
         int64_t r = md->a->shape[0];
         float s = scale;
@@ -219,10 +225,15 @@ static vg_status merge_one(vg_dit *m, const module *md, float scale, const char 
             if ((st = keep_buf(m, w))) goto out;
             p->w->d = w;
             w = NULL;
-        } else { /* back to the stored dtype, in a copy the model owns */
-            void *c = malloc((size_t)n * vg_dtype_size(p->w->t));
+        } else { /* back to the stored dtype (requantized for block types), in a copy the model owns */
+            size_t bytes = quant ? (size_t)out * (size_t)vg_dtype_row_bytes(p->w->t, in) : (size_t)n * vg_dtype_size(p->w->t);
+            void *c = malloc(bytes ? bytes : 1);
             if (!c) { st = vg_fail(VG_ERR_OOM, "%s: out of memory merging '%s'", path, p->name); goto out; }
-            vg_from_f32(c, p->w->t, w, n);
+            if (quant) {
+                if ((st = vg_quantize(p->w->t, w, c, out, in))) { free(c); goto out; }
+            } else {
+                vg_from_f32(c, p->w->t, w, n);
+            }
             if ((st = keep_buf(m, c))) { free(c); goto out; }
             p->w->d = c;
         }
@@ -297,11 +308,6 @@ vg_status vg_lora_apply(vg_dit *m, const char *path, float scale, vg_lora_report
         module *md = &mods[j];
         param *p = md->p;
         int64_t n = pnumel(p), out = p->shape[0], in = n / (out ? out : 1);
-        if (vg_dtype_is_quant(p->w->t)) {
-            st = vg_fail(VG_ERR_UNSUPPORTED, "%s: '%s' is quantized (%s); LoRAs merge into F32/F16/BF16 weights", path, p->name,
-                         vg_dtype_name(p->w->t));
-            goto out;
-        }
         if ((md->a != NULL) != (md->b != NULL)) {
             st = vg_fail(VG_ERR_FORMAT, "%s: '%s' has no matching %s", path, md->a ? md->a_key : md->b_key, md->a ? "lora_B/lora_up" : "lora_A/lora_down");
             goto out;

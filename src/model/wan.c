@@ -25,7 +25,8 @@ const char vg_wan_default_negative_prompt[] =
 
 void vg_wan_params_default(vg_wan_params *p) {
     *p = (vg_wan_params){.prompt = NULL, .negative_prompt = NULL, .frames = 81, .width = 832, .height = 480, .steps = 50,
-                         .cfg_scale = 5.0f, .flow_shift = 5.0f, .seed = 0, .sampler = VG_SAMPLER_UNIPC, .window = -1};
+                         .cfg_scale = 5.0f, .flow_shift = 5.0f, .seed = 0, .sampler = VG_SAMPLER_UNIPC, .window = -1,
+                         .weight_type = -1};
 }
 
 vg_status vg_wan_check_size(const vg_wan_params *p) {
@@ -79,7 +80,7 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     vg_wan_files_close(ft); ft = NULL;
     if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_detect(&dc, &nm, prefix, sizeof(prefix), fd))) goto out;
     int64_t T = (p->frames - 1) / 4 + 1, h = p->height / 8, w = p->width / 8, n = 16 * T * h * w;
-    m->dit_weights = vg_wan_files_bytes(fd);
+    m->dit_weights = p->weight_type >= 0 ? vg_wan_dit_bytes_as_(fd, p->weight_type) : vg_wan_files_bytes(fd);
     /* LoRAs: merged weights are owned copies beside the mapping; at most every matrix once */
     if (p->n_loras > 0) m->dit_weights += vg_wan_files_bytes(fd);
     m->dit_acts = vg_dit_acts_bytes(&dc, 1, T, h, w, false);
@@ -205,7 +206,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     s.text_s = t1 - t0;
 
     /* 3. DiT */
-    if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_load(&dit, &dc, fd, names, prefix))) goto out;
+    if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_load_as(&dit, &dc, fd, names, prefix, p->weight_type))) goto out;
     int64_t n_extra = vg_wan_files_unused(fd, extra, sizeof(extra));
     if (n_extra) say(hooks, "%s: %lld unexpected tensor%s ignored: %s%s", paths->dit, (long long)n_extra, n_extra > 1 ? "s" : "", extra, n_extra > 8 ? ", ..." : "");
     for (int i = 0; i < p->n_loras; i++) {

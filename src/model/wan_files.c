@@ -3,6 +3,7 @@
  * that catch unexpected tensors, and `--model DIR` discovery (which file is which part, the
  * tokenizer). Spec: shared/WAN.md 6. */
 #include "model/wan_internal.h"
+#include "vidgen/gguf.h"
 
 /* ================================================================ shard sets */
 
@@ -10,7 +11,7 @@
 
 static vg_status files_add(vg_wan_files *f, const char *path) {
     vg_st_file *s = NULL;
-    vg_status st = vg_st_open(&s, path);
+    vg_status st = vg_gguf_is_gguf(path) ? vg_wan_gguf_open_(&s, path) : vg_st_open(&s, path);
     if (st) return st;
     vg_st_file **nsh = realloc(f->sh, sizeof(*nsh) * (size_t)(f->n + 1));
     bool **nu = realloc(f->used, sizeof(*nu) * (size_t)(f->n + 1));
@@ -67,13 +68,13 @@ static vg_status pick_in_dir(char *out, size_t cap, const char *dir) {
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         if (ends_with(e->d_name, ".safetensors.index.json")) { n_idx++; snprintf(idx, sizeof(idx), "%s", e->d_name); }
-        else if (ends_with(e->d_name, ".safetensors")) { n_st++; snprintf(one, sizeof(one), "%s", e->d_name); }
+        else if (ends_with(e->d_name, ".safetensors") || ends_with(e->d_name, ".gguf")) { n_st++; snprintf(one, sizeof(one), "%s", e->d_name); }
     }
     closedir(d);
     if (n_idx == 1) { snprintf(out, cap, "%s/%s", dir, idx); return VG_OK; }
     if (n_idx == 0 && n_st == 1) { snprintf(out, cap, "%s/%s", dir, one); return VG_OK; }
-    if (n_idx + n_st == 0) return vg_fail(VG_ERR_FORMAT, "%s: no .safetensors file or .safetensors.index.json in the folder", dir);
-    return vg_fail(VG_ERR_ARG, "%s: %d index files and %d .safetensors files; name the file to use", dir, n_idx, n_st);
+    if (n_idx + n_st == 0) return vg_fail(VG_ERR_FORMAT, "%s: no .safetensors or .gguf file or .safetensors.index.json in the folder", dir);
+    return vg_fail(VG_ERR_ARG, "%s: %d index files and %d .safetensors/.gguf files; name the file to use", dir, n_idx, n_st);
 }
 
 vg_status vg_wan_files_open(vg_wan_files **out, const char *path) {
@@ -223,7 +224,7 @@ static void scan(scan_ctx *sc, const char *dir, int depth) {
         snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
         if (is_dir(p)) { if (depth < 3) scan(sc, p, depth + 1); continue; }
         bool idx = ends_with(e->d_name, ".safetensors.index.json");
-        if (idx || (!has_index && ends_with(e->d_name, ".safetensors"))) {
+        if (idx || (!has_index && ends_with(e->d_name, ".safetensors")) || ends_with(e->d_name, ".gguf")) {
             vg_wan_files *f = NULL;
             if (vg_wan_files_open(&f, p) == VG_OK) {
                 part_kind k = classify(f);
@@ -262,7 +263,7 @@ static vg_status pick(char **dst, scan_ctx *sc, part_kind k, const char *what, c
                            dir, what, sc->pth[i], k == K_T5 ? "split_files/text_encoders/umt5_xxl_fp16.safetensors"
                                                              : "split_files/vae/wan_2.1_vae.safetensors", flag);
     }
-    return vg_fail(VG_ERR_FORMAT, "%s: no %s found (searched .safetensors files and indexes up to 3 folders deep); "
+    return vg_fail(VG_ERR_FORMAT, "%s: no %s found (searched .safetensors and .gguf files and indexes up to 3 folders deep); "
                    "pass it with %s", dir, what, flag);
 }
 

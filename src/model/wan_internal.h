@@ -27,6 +27,12 @@ struct vg_wan_files {
     int64_t bytes;
 };
 
+/* A GGUF file as a vg_st_file in the names and shapes of the safetensors layouts (wan_gguf.c). */
+vg_status vg_wan_gguf_open_(vg_st_file **out, const char *path);
+
+/* Bytes of the DiT's weights once vg_wan_dit_load_as(.., weight_type) converted them (estimates). */
+int64_t vg_wan_dit_bytes_as_(const vg_wan_files *f, int weight_type);
+
 /* vg_st_require across the shards; marks the tensor used. Missing: names the set's path. */
 vg_status vg_wan_files_require_(vg_wan_files *f, const char *name, int nd, const int64_t *shape, const vg_tensor **out);
 void vg_wan_files_reset_used_(vg_wan_files *f);

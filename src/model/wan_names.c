@@ -3,6 +3,8 @@
  * mapped onto vidgen's fields. Spec: shared/WAN.md 1.4, 2.3-2.4, 6.
  * Legend: D DiT dim, Dt text dim. */
 #include "model/wan_internal.h"
+#include "vidgen/quant.h"
+#include <sys/mman.h>
 
 /* ================================================================ DiT names */
 
@@ -174,51 +176,119 @@ vg_status vg_wan_dit_detect(vg_dit_config *cfg, vg_wan_names *names, char *prefi
 typedef struct {
     vg_wan_files *f; vg_wan_names names; const char *prefix;
     vg_status err; float *vec; int64_t vec_off; int pass;
+    int wtype;   /* -1, or the vg_dtype the float matrices are converted to */
 } wload_ctx;
+
+static bool is_float(vg_dtype t) { return t == VG_DTYPE_F32 || t == VG_DTYPE_F16 || t == VG_DTYPE_BF16; }
+
+/* Whether a matrix t of the DiT is converted to wtype at load; *bytes gets its converted size. */
+static bool converts(const vg_tensor *t, const char *name, int wtype, int64_t *bytes) {
+    if (wtype < 0 || !t || t->ndim != 2 || !is_float(t->dtype) || strstr(name, "modulation") || (vg_dtype)wtype == t->dtype) return false;
+    int64_t rb = vg_dtype_row_bytes((vg_dtype)wtype, t->shape[1]);
+    if (rb < 0) return false;
+    *bytes = rb * t->shape[0];
+    return true;
+}
+
+/* t's rows converted to wt into dst (f32 staging in chunks of rows), then its source pages dropped. */
+static vg_status convert_matrix(const vg_tensor *t, vg_dtype wt, void *dst) {
+    int64_t rows = t->shape[0], cols = t->shape[1], chunk = 64, rb = vg_dtype_row_bytes(wt, cols);
+    size_t es = vg_dtype_size(t->dtype);
+    float *tmp = malloc(sizeof(float) * (size_t)(chunk * cols));
+    if (!tmp) return vg_fail(VG_ERR_OOM, "DiT: out of memory converting weights");
+    vg_status st = VG_OK;
+    for (int64_t r = 0; r < rows && !st; r += chunk) {
+        int64_t nr = rows - r < chunk ? rows - r : chunk;
+        vg_to_f32(tmp, (const uint8_t *)t->data + (size_t)(r * cols) * es, t->dtype, nr * cols);
+        st = vg_quantize(wt, tmp, (uint8_t *)dst + r * rb, nr, cols);
+    }
+    free(tmp);
+#ifdef MADV_PAGEOUT
+    /* the mapped source is not needed any more: ask the kernel to reclaim its pages (clean file pages
+     * are dropped and re-read if touched again; PAGEOUT never discards data, so a tensor that lives
+     * in heap memory, e.g. an aligned copy, is safe) */
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t b = ((uintptr_t)t->data + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t e = ((uintptr_t)t->data + (uintptr_t)(rows * cols) * es) & ~(uintptr_t)(pg - 1);
+    if (e > b) (void)madvise((void *)b, e - b, MADV_PAGEOUT);
+#endif
+    return st;
+}
 
 static void wload_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w *w) {
     wload_ctx *lc = ctx;
     if (lc->err) return;
-    int64_t n = 1;
+    int64_t n = 1, qbytes = 0;
     for (int i = 0; i < nd; i++) n *= s[i];
     bool vec = nd == 1 || strstr(name, "modulation") != NULL;
-    if (lc->pass == 0) { if (vec) lc->vec_off += n; return; }
     char key[320];
     if (!dit_key(key, sizeof(key), name, lc->names, lc->prefix)) {
         lc->err = vg_fail(VG_ERR_FORMAT, "%s: no file name for DiT key '%s'", lc->f->path, name);
         return;
     }
+    if (lc->pass == 0) {
+        if (vec) lc->vec_off += n;
+        else if (converts(vg_wan_files_find(lc->f, key, NULL), name, lc->wtype, &qbytes)) lc->vec_off += ((qbytes + 63) / 64) * 16 + 16;
+        return;
+    }
     const vg_tensor *t;
     vg_status st = vg_wan_files_require_(lc->f, key, nd, s, &t);
     if (st) { lc->err = st; return; }
-    if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16) {
-        lc->err = vg_fail(VG_ERR_FORMAT, "%s: tensor '%s' has dtype %s (expected F32, F16 or BF16)", lc->f->path, key,
-                          vg_dtype_name(t->dtype));
+    if (!is_float(t->dtype) && !vg_dtype_is_quant(t->dtype)) {
+        lc->err = vg_fail(VG_ERR_FORMAT, "%s: tensor '%s' has dtype %s (expected F32, F16, BF16 or a GGUF quantized type)",
+                          lc->f->path, key, vg_dtype_name(t->dtype));
         return;
     }
     if (vec) { /* small vectors as f32 (the elementwise code reads floats), as vg_dit_load */
         float *dst = lc->vec + lc->vec_off;
-        vg_to_f32(dst, t->data, t->dtype, n);
+        if (vg_dtype_is_quant(t->dtype)) vg_dequant_row(t->dtype, t->data, dst, n);
+        else vg_to_f32(dst, t->data, t->dtype, n);
         w->d = dst; w->t = VG_DTYPE_F32;
         lc->vec_off += n;
+    } else if (converts(t, name, lc->wtype, &qbytes)) { /* --type: owned, 64-byte aligned */
+        float *dst = lc->vec + lc->vec_off;
+        uintptr_t al = ((uintptr_t)dst + 63) & ~(uintptr_t)63;
+        if ((lc->err = convert_matrix(t, (vg_dtype)lc->wtype, (void *)al))) return;
+        w->d = (void *)al; w->t = (vg_dtype)lc->wtype;
+        lc->vec_off += ((qbytes + 63) / 64) * 16 + 16;
     } else { w->d = t->data; w->t = t->dtype; }
 }
 
-vg_status vg_wan_dit_load(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, vg_wan_names names, const char *prefix) {
+vg_status vg_wan_dit_load_as(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, vg_wan_names names, const char *prefix,
+                             int weight_type) {
     memset(m, 0, sizeof(*m));
     m->cfg = *cfg;
+    if (weight_type >= VG_DTYPE_COUNT || (weight_type >= 0 && !is_float((vg_dtype)weight_type) && !vg_dtype_is_quant((vg_dtype)weight_type)))
+        return vg_fail(VG_ERR_ARG, "DiT: weight type %d is not F32, F16, BF16 or a quantized type", weight_type);
     m->w.blk = calloc((size_t)cfg->layers, sizeof(vg_dit_block));
     if (!m->w.blk) return vg_fail(VG_ERR_OOM, "DiT: out of memory");
     vg_wan_files_reset_used_(f);
-    wload_ctx lc = {f, names, prefix ? prefix : "", VG_OK, NULL, 0, 0};
+    wload_ctx lc = {f, names, prefix ? prefix : "", VG_OK, NULL, 0, 0, weight_type};
     vg_dit_visit(&m->cfg, &m->w, wload_fn, &lc);
+    if (lc.err) { vg_dit_free(m); return lc.err; }
     m->n_owned = lc.vec_off;
-    m->owned = malloc(sizeof(float) * (size_t)(lc.vec_off ? lc.vec_off : 1));
-    if (!m->owned) { vg_dit_free(m); return vg_fail(VG_ERR_OOM, "DiT: out of memory"); }
+    m->owned = calloc((size_t)(lc.vec_off ? lc.vec_off : 1), sizeof(float)); /* padding between matrices zeroed */
+    if (!m->owned) { vg_dit_free(m); return vg_fail(VG_ERR_OOM, "DiT: out of memory (%lld MiB)", (long long)(lc.vec_off >> 18)); }
     lc.vec = m->owned; lc.vec_off = 0; lc.pass = 1;
     vg_dit_visit(&m->cfg, &m->w, wload_fn, &lc);
     if (lc.err) { vg_dit_free(m); return lc.err; }
     return VG_OK;
+}
+
+vg_status vg_wan_dit_load(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, vg_wan_names names, const char *prefix) {
+    return vg_wan_dit_load_as(m, cfg, f, names, prefix, -1);
+}
+
+int64_t vg_wan_dit_bytes_as_(const vg_wan_files *f, int weight_type) {
+    int64_t total = 0, qb;
+    for (int i = 0; i < f->n; i++)
+        for (int64_t k = 0; k < vg_st_count(f->sh[i]); k++) {
+            const vg_tensor *t = vg_st_at(f->sh[i], k);
+            int64_t rb = vg_dtype_row_bytes(t->dtype, t->ndim ? t->shape[t->ndim - 1] : 1);
+            for (int d = 0; d + 1 < t->ndim; d++) rb *= t->shape[d];
+            total += converts(t, vg_st_name(f->sh[i], k), weight_type, &qb) ? qb : rb > 0 ? rb : 0;
+        }
+    return total;
 }
 
 /* ================================================================ umT5 */
@@ -318,8 +388,9 @@ vg_status vg_wan_t5_load(vg_t5 *m, vg_wan_files *f) {
         else { st = vg_fail(VG_ERR_FORMAT, "%s: no HF name for T5 key '%s'", f->path, o); break; }
         if (!official && i == 0 && !vg_wan_files_find(f, nm, NULL)) snprintf(nm, sizeof(nm), "%sencoder.embed_tokens.weight", prefix);
         if ((st = vg_wan_files_require_(f, nm, nd, sh, &t))) break;
-        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16) {
-            st = vg_fail(VG_ERR_FORMAT, "%s: '%s': dtype %s, expected F32, F16 or BF16", f->path, nm, vg_dtype_name(t->dtype));
+        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16 &&
+            !(vg_dtype_is_quant(t->dtype) && nd == 2)) {
+            st = vg_fail(VG_ERR_FORMAT, "%s: '%s': dtype %s, expected F32, F16, BF16 (or quantized, for a matrix)", f->path, nm, vg_dtype_name(t->dtype));
             break;
         }
         vg_tensor *dst = t5_field(m, o);

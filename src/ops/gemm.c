@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "vidgen/gemm.h"
 #include "ops/gemm_internal.h"
+#include "ops/quant_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -21,6 +22,10 @@ static inline float wload(const void *w, vg_dtype wt, int64_t i) {
 
 void vg_matmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
                       int64_t M, int64_t N, int64_t K, bool accumulate) {
+    if (vg_dtype_is_quant(wt)) { /* block-quantized weights: quant_ref.c */
+        q_matmul_nt_ref(c, a, w, wt, bias, M, N, K, accumulate);
+        return;
+    }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             float s = bias ? bias[j] : 0.0f;
@@ -216,6 +221,10 @@ static const gemm_path *pick(vg_dtype ydt) {
 void vg_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
                   int64_t M, int64_t N, int64_t K, bool accumulate) {
     if (M <= 0 || N <= 0) return;
+    if (vg_dtype_is_quant(wt)) { /* block-quantized weights: int8 products, quant_ref.c */
+        q_matmul_nt(c, a, w, wt, bias, M, N, K, accumulate);
+        return;
+    }
     gemm_job j = {pick(wt), c, N, M, N, K, {a, VG_DTYPE_F32, K, false}, {w, wt, K, false}, bias, accumulate};
     if (K > 0) gemm_run(&j);
     if (K <= 0 || !j.p) vg_matmul_nt_ref(c, a, w, wt, bias, M, N, K, accumulate);

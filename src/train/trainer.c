@@ -646,6 +646,9 @@ init_done:
         }
         if (stopping) { st = vg_fail(VG_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s", (long long)s.step, c->out); goto out; }
     }
+    /* resumed from the last step's checkpoint (a run killed between writing it and exporting the
+     * model): the export is what is left, else model/ stays one checkpoint behind */
+    if (step0 >= c->steps) st = export_model(&s, c);
 out:
     vg_gemm_f32_amx(amx_was);
     vg_gemm_bf16(bf16_was);
