@@ -5,7 +5,8 @@
  * per-job status; a bad job fails alone; a rerun resumes at another rank count), and
  * `vidgen train` gives bit-identical weights at 1, 2, 3 ranks equal to the plain build's
  * (with --groups 6, and with the default grouping at 2 ranks), also when a run is resumed at
- * another rank count. Without mpirun or the MPI build these skip and say why. */
+ * another rank count; and one clip split over -np 1..4 ranks (by frames, and the CFG branches)
+ * gives the plain run's frames. Without mpirun or the MPI build these skip and say why. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -258,5 +259,65 @@ VG_TEST(dist_train_sigterm_one_rank_checkpoints_all) {
     rc = vg_test_sh(&o, "%s train %s --out %s/dts --resume -t 1 && %s train %s --out %s/dtu -t 2 && cmp %s/dts/model/model.safetensors %s/dtu/model/model.safetensors",
                     plain_bin(), args, d, plain_bin(), args, d, d, d);
     CHECKF(rc == 0, "resumed after the stop at step %d differs from an uninterrupted run: %s", step, o);
+    free(o);
+}
+
+/* One clip across ranks (vidgen generate under mpirun): frames cut into blocks with the K/V of
+ * the +-K frames beside each block exchanged per layer, or all K/V with full attention; the CFG
+ * branches on two halves of the ranks. The frames and vidgen.json (but timings) equal the plain
+ * one-process run at -np 1, 2, 3 (and 4: CFG halves of 2 frame blocks), with the window, a window
+ * wider than a block (K/V from two ranks away), full attention, without CFG, with UniPC, and with
+ * the anchor image pass (1 frame: most ranks hold none). The K/V bytes each rank sends are the
+ * frames its neighbours see and no more. */
+VG_TEST(dist_clip_same_frames_at_1_2_3_ranks) {
+    const char *mb = mpi_bin();
+    if (!mb) return;
+    const char *d = vg_test_tmpdir();
+    static const struct { const char *args; int np[4]; const char *cfgsplit; } cases[] = {
+        {"-m models/tiny --frames 9 --steps 3", {1, 2, 3, 4}, "1"},                        /* window 2, CFG */
+        {"-m models/tiny --frames 9 --steps 3", {2, 0, 0, 0}, "0"},                        /* 2 frame blocks, B 2 */
+        {"-m models/tiny --frames 9 --steps 3 --temporal-window all", {2, 3, 0, 0}, "0"},  /* all K/V */
+        {"-m models/tiny --frames 9 --steps 3 --temporal-window all", {2, 4, 0, 0}, "1"},
+        {"-m models/tiny --frames 10 --steps 2 --temporal-window 4 --sampler unipc", {3, 0, 0, 0}, "1"},
+        {"-m models/tiny --frames 7 --steps 2 --cfg-scale 1", {2, 3, 0, 0}, "1"},          /* no CFG */
+        {"-m models/default --frames 5 --steps 2 --anchor 1", {3, 2, 0, 0}, "1"},          /* anchor image pass */
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        char *o = NULL;
+        int rc = vg_test_sh(&o, "rm -rf %s/dc0 && %s -p 'a big red ball moving right on a blue background' -s 5 %s -t 1 -q --out %s/dc0",
+                            d, plain_bin(), cases[c].args, d);
+        CHECKF(rc == 0, "plain: %s: rc %d %s", cases[c].args, rc, o);
+        free(o);
+        char p0[700];
+        snprintf(p0, sizeof(p0), "%s/dc0/vidgen.json", d);
+        char *want = meta_sans_timing(p0);
+        for (int k = 0; k < 4 && cases[c].np[k]; k++) {
+            const int np = cases[c].np[k];
+            o = NULL;
+            rc = vg_test_sh(&o, "rm -rf %s/dc1 && VIDGEN_DIST_STATS=1 " MPIRUN " -np %d %s -p 'a big red ball moving right on a blue background' -s 5 %s "
+                                "--cfg-split %s -q --out %s/dc1 && diff -r -x vidgen.json %s/dc0 %s/dc1",
+                            d, np, mb, cases[c].args, cases[c].cfgsplit, d, d, d);
+            CHECKF(rc == 0, "-np %d --cfg-split %s %s: rc %d (frames differ from the plain run?) %s", np, cases[c].cfgsplit, cases[c].args, rc, o);
+            if (c == 1 && o) { /* -np 2, frames [0,4) [4,9), K 2: each sends 2 frames of K and V (16 tokens x 32 floats)
+                                * per call, 2 samples x 2 layers x 3 steps = 12 calls */
+                CHECKF(strstr(o, "rank 0 sent 98304 bytes of K/V in 12 self-attention calls, 0 bytes in 0 CFG swaps, 12288 bytes of frames") &&
+                       strstr(o, "rank 1 sent 98304 bytes of K/V in 12 self-attention calls, 0 bytes in 0 CFG swaps, 15360 bytes of frames"),
+                       "bytes sent: %s", o);
+            }
+            if (c == 0 && np == 2 && o) /* the CFG halves: the model output (9 frames x 768 floats) swapped once per step, no K/V */
+                CHECKF(strstr(o, "rank 0 sent 0 bytes of K/V in 0 self-attention calls, 82944 bytes in 3 CFG swaps, 0 bytes of frames"), "bytes sent: %s", o);
+            free(o);
+            char p1[700];
+            snprintf(p1, sizeof(p1), "%s/dc1/vidgen.json", d);
+            char *got = meta_sans_timing(p1);
+            CHECKF(want && got && !strcmp(want, got), "-np %d %s: vidgen.json differs:\n%s\n%s", np, cases[c].args, want ? want : "-", got ? got : "-");
+            free(got);
+        }
+        free(want);
+    }
+    /* a rank-0 refusal (frames already there) stops every rank with one message */
+    char *o = NULL;
+    int rc = vg_test_sh(&o, MPIRUN " -np 2 %s -p 'a red ball' -m models/tiny --frames 3 --steps 1 -q --out %s/dc1", mb, d);
+    CHECKF(rc == 1 && strstr(o, "already holds frames"), "rc %d: %s", rc, o);
     free(o);
 }

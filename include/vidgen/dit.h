@@ -7,6 +7,7 @@
 #define VIDGEN_DIT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "vidgen/attn.h"
 #include "vidgen/safetensors.h"
 #include "vidgen/status.h"
 #include "vidgen/tensor.h"
@@ -99,6 +100,14 @@ typedef struct vg_dit_acts vg_dit_acts;
 int64_t vg_dit_acts_bytes(const vg_dit_config *cfg, int B, int64_t F, int64_t H, int64_t W, bool save);
 vg_status vg_dit_acts_new(vg_dit_acts **out, const vg_dit_config *cfg, int B, int64_t F, int64_t H, int64_t W, bool save);
 void vg_dit_acts_free(vg_dit_acts *a);
+/* Self-attention by someone else: when fn is set, the forward calls fn(ctx, out, q, k, v, &shape,
+ * window) for each sample instead of vg_attn (q, k after RMSNorm and RoPE; window as passed to
+ * the forward). A clip split by frames over ranks uses it (vg_dist_attn_run in dist.h): the
+ * forward then runs on a block of frames with f_offset = the block's first frame. Inference
+ * only (no lse is kept). NULL restores vg_attn. */
+typedef vg_status (*vg_dit_sa_fn)(void *ctx, float *out, const float *q, const float *k, const float *v,
+                                  const vg_attn_shape *s, int window);
+void vg_dit_acts_set_sa(vg_dit_acts *a, vg_dit_sa_fn fn, void *ctx);
 
 /* Optional intermediate outputs (for golden tests); any pointer may be NULL. */
 typedef struct {

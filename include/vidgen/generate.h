@@ -21,6 +21,10 @@ typedef struct {
     int chunk, chunk_overlap;   /* chunk > 0 (with known first frames: --anchor or init frames): the
                                  * clip is made `chunk` frames at a time, each chunk continuing the
                                  * last `chunk_overlap` frames made so far; 0: all frames at once */
+    int dist;                   /* under mpirun (MPI build): 0 this process alone (batch: a clip per
+                                 * rank); 1 this clip over all ranks by frames; 2 also the CFG
+                                 * branches on two halves of the ranks (even rank count). The frames
+                                 * are the same bits as one process's, on every rank. */
 } vg_gen_params;
 
 typedef struct { double text_s, denoise_s, total_s; int64_t mem_bytes; } vg_gen_stats;

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include "cli.h"
 #include "gen_common.h"
+#include "vidgen/dist.h"
 #include "vidgen/generate.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
@@ -58,6 +59,9 @@ static const char *HELP =
     "                             the last K frames (with --anchor or --init-frames; 0 = at once)\n"
     "      --max-memory SIZE      refuse runs estimated above SIZE (e.g. 2G)\n"
     "  -t, --threads N            OpenMP threads (results do not depend on it)\n"
+    "      --cfg-split 0|1        under mpirun (MPI build) the clip is split over the ranks by frames;\n"
+    "                             1 (default): with CFG and an even rank count, the cond and uncond\n"
+    "                             branches run on two halves of the ranks (frames are the same bits)\n"
     "  -q, --quiet                no progress output\n"
     "      --help, --version\n"
     "\n"
@@ -97,14 +101,29 @@ int vg_cmd_generate(int argc, char **argv) {
     gen_settings s = {0};
     gen_err e = {0};
     if (wants_wan(argc, argv)) {
+        if (vg_dist_size() > 1) /* the Wan pipeline runs on one process */
+            return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun", "Wan2.1 checkpoints run on one process; under mpirun only vidgen's own models split a clip");
         if (!vg_cmd_wan) return cli_error(CLI_USAGE, NULL, "Wan2.1 checkpoints are not supported by this build");
         return vg_cmd_wan(argc, argv);
     }
-    int rc = 0;
+    int rc = 0, cfg_split = 1;
+    const int nrank = vg_dist_size(), rank = vg_dist_rank();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(HELP, stdout); goto done; }
         if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); goto done; }
     }
+    /* --cfg-split 0|1 (this command only): taken out before the shared settings parser */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--cfg-split")) {
+            if (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1"))) {
+                rc = cli_error(CLI_USAGE, "--cfg-split 0 or --cfg-split 1", "--cfg-split takes 0 or 1");
+                goto done;
+            }
+            cfg_split = argv[i + 1][0] == '1';
+            for (int j = i; j + 2 <= argc; j++) argv[j] = argv[j + 2];
+            argc -= 2;
+            i--;
+        }
     if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --help", &e))) goto fail;
     if (!s.set[S_PROMPT] || !s.str[S_PROMPT][0]) {
         rc = cli_error(CLI_USAGE, "vidgen --prompt \"a big red ball bouncing on a blue background\"", "no prompt given");
@@ -128,17 +147,35 @@ int vg_cmd_generate(int argc, char **argv) {
     vg_gen_stats st;
     if ((rc = gen_plan_make(&pl, &s, &m, &e))) goto fail_model;
     if ((rc = gen_plan_check_memory(&pl, &e))) goto fail_plan;
-    if (strcmp(out, "-") && gen_dir_has_outputs(out) && !overwrite) {
+    if (rank == 0 && strcmp(out, "-") && gen_dir_has_outputs(out) && !overwrite)
         rc = gen_fail(&e, CLI_RUNTIME, "pass --overwrite to replace them, or choose another --out", "%s already holds frames", out);
-        goto fail_plan;
+    if (nrank > 1) { /* mpirun: one clip over every rank; rank 0 writes it, the others compute */
+        pl.p.dist = cfg_split ? 2 : 1;
+        if (vg_dist_max_i64(rc) && !rc) rc = CLI_RUNTIME; /* rank 0 says why */
     }
-    rc = gen_render(&pl, &m, out, NULL, &st, &e);
+    if (rc) goto fail_plan;
+    if (rank == 0) rc = gen_render(&pl, &m, out, NULL, &st, &e);
+    else {
+        uint8_t *frames = malloc((size_t)pl.p.width * pl.p.height * 3 * (size_t)pl.p.frames);
+        if (!frames || vg_generate(&m, &pl.p, frames, NULL, NULL, NULL, &st)) rc = frames ? gen_fail_lib(&e, NULL) : gen_fail(&e, CLI_RUNTIME, NULL, "out of memory");
+        free(frames);
+    }
+    const char *ds = getenv("VIDGEN_DIST_STATS");
+    if (nrank > 1 && ds && *ds && strcmp(ds, "0")) { /* what this rank sent (bench/mpi_clip.sh, tests) */
+        vg_dist_clip_stats cs;
+        vg_dist_clip_stats_get(&cs);
+        fprintf(stderr, "vidgen: rank %d sent %llu bytes of K/V in %llu self-attention calls, %llu bytes in %llu CFG swaps, %llu bytes of frames\n",
+                rank, (unsigned long long)cs.attn_bytes, (unsigned long long)cs.attn_calls, (unsigned long long)cs.swap_bytes,
+                (unsigned long long)cs.swaps, (unsigned long long)cs.gather_bytes);
+    }
+    if (nrank > 1 && (rc = (int)vg_dist_max_i64(rc)) && !e.msg[0] && rank == 0)
+        gen_fail(&e, rc, NULL, "another rank failed (its message is above)");
 fail_plan:
     gen_plan_free(&pl);
 fail_model:
     vg_model_close(&m);
 fail:
-    if (rc) gen_err_print(&e);
+    if (rc && e.msg[0]) gen_err_print(&e);
 done:
     gen_settings_free(&s);
     return rc;

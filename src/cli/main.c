@@ -116,17 +116,15 @@ static int dispatch(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
             if (strcmp(argv[1], cmds[i].name) == 0) {
                 if (!cmds[i].fn) return cli_error(CLI_USAGE, NULL, "'%s' is not available in this build", argv[1]);
-                /* under mpirun -np N > 1 only batch and train share the work; the rest would
-                 * have N ranks write the same files */
-                if (vg_dist_size() > 1 && strcmp(argv[1], "batch") && strcmp(argv[1], "train"))
-                    return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun, or use vidgen batch", "'%s' runs on one process; under mpirun only 'batch' and 'train' use several ranks", argv[1]);
+                /* under mpirun -np N > 1 only batch, train and generate share the work; the rest
+                 * would have N ranks write the same files */
+                if (vg_dist_size() > 1 && strcmp(argv[1], "batch") && strcmp(argv[1], "train") && strcmp(argv[1], "generate"))
+                    return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun, or use vidgen batch", "'%s' runs on one process; under mpirun only 'batch', 'train' and 'generate' use several ranks", argv[1]);
                 return cmds[i].fn(argc - 1, argv + 1);
             }
         return cli_error(CLI_USAGE, "commands: generate (default), train, dataset, score, module, batch, convert; see vidgen --help",
                          "unknown command '%s'", argv[1]);
     }
-    if (vg_dist_size() > 1)
-        return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun, or use vidgen batch", "generate runs on one process; under mpirun only 'batch' and 'train' use several ranks");
     return vg_cmd_generate(argc, argv);
 }
 

@@ -88,6 +88,33 @@ vg_status vg_dist_recv(void *buf, size_t bytes, int from, int tag) {
     return VG_OK;
 }
 
+/* every message in pieces of at most 1 GiB, all posted, then one MPI_Waitall */
+vg_status vg_dist_exchange(vg_dist_msg *msgs, int n, int tag) {
+    int nreq = 0;
+    for (int i = 0; i < n; i++) nreq += msgs[i].bytes ? (int)((msgs[i].bytes + PIECE - 1) / PIECE) : 0;
+    if (!nreq) return VG_OK;
+    MPI_Request *rq = malloc(sizeof(MPI_Request) * (size_t)nreq);
+    if (!rq) return vg_fail(VG_ERR_OOM, "MPI exchange: out of memory for %d requests", nreq);
+    int k = 0, rc = MPI_SUCCESS;
+    for (int i = 0; i < n && rc == MPI_SUCCESS; i++) {
+        if (msgs[i].peer == g_rank || msgs[i].peer < 0 || msgs[i].peer >= g_size) {
+            rc = MPI_ERR_RANK;
+            break;
+        }
+        for (size_t o = 0; o < msgs[i].bytes && rc == MPI_SUCCESS; o += PIECE) {
+            size_t b = msgs[i].bytes - o < PIECE ? msgs[i].bytes - o : PIECE;
+            char *p = (char *)msgs[i].buf + o;
+            rc = msgs[i].send ? MPI_Isend(p, (int)b, MPI_BYTE, msgs[i].peer, tag, MPI_COMM_WORLD, &rq[k])
+                              : MPI_Irecv(p, (int)b, MPI_BYTE, msgs[i].peer, tag, MPI_COMM_WORLD, &rq[k]);
+            if (rc == MPI_SUCCESS) k++;
+        }
+    }
+    int rw = k ? MPI_Waitall(k, rq, MPI_STATUSES_IGNORE) : MPI_SUCCESS; /* what was posted completes */
+    free(rq);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Isend/MPI_Irecv");
+    return rw == MPI_SUCCESS ? VG_OK : mpi_fail(rw, "MPI_Waitall");
+}
+
 /* lengths by MPI_Gather, then each rank's bytes by point-to-point (any size) */
 vg_status vg_dist_gather_bytes(const void *mine, size_t n, char **all, size_t **lens) {
     *all = NULL;

@@ -276,6 +276,7 @@ struct vg_dit_acts {
     float *tok, *tf, *sin, *e1, *e1s, *e, *es, *e0, *ctx, *c1, *cg, *c; /* tf..e0: a row per frame */
     float *pool, *tp, *g_tp, *g_pool;            /* text_pool: [B,text_dim] mean, [B,D] projection */
     blk_acts *blk; int n_slots;
+    vg_dit_sa_fn sa_fn; void *sa_ctx;            /* self-attention hook (vg_dit_acts_set_sa) */
     float *xf, *lnh_m, *lnh_r, *ah, *hmod, *hout;
     /* backward scratch */
     float *g_x, *g_x2, *g_t1, *g_t2, *g_q, *g_k, *g_v, *g_ln, *g_h, *g_h2, *g_c, *g_ck, *g_cv, *g_ck2, *g_cv2;
@@ -351,6 +352,8 @@ vg_status vg_dit_acts_new(vg_dit_acts **out, const vg_dit_config *cfg, int B, in
     *out = a;
     return VG_OK;
 }
+
+void vg_dit_acts_set_sa(vg_dit_acts *a, vg_dit_sa_fn fn, void *ctx) { a->sa_fn = fn; a->sa_ctx = ctx; }
 
 void vg_dit_acts_free(vg_dit_acts *a) {
     if (!a) return;
@@ -524,8 +527,12 @@ vg_status vg_dit_forward_tf(const vg_dit *m, vg_dit_acts *a, float *out, const f
         for (int b = 0; b < B; b++) {
             vg_rope3d(k->qr + b * L * D, F, a->Hg, a->Wg, c->heads, hd, c->rope_theta, f_offset);
             vg_rope3d(k->kr + b * L * D, F, a->Hg, a->Wg, c->heads, hd, c->rope_theta, f_offset);
-            vg_attn(k->o + b * L * D, a->save ? k->lse + b * c->heads * L : NULL, k->qr + b * L * D,
-                    k->kr + b * L * D, k->v + b * L * D, &sa);
+            if (a->sa_fn && !a->save) { /* a frame block of a clip split over ranks */
+                vg_status hs = a->sa_fn(a->sa_ctx, k->o + b * L * D, k->qr + b * L * D, k->kr + b * L * D, k->v + b * L * D, &sa, window);
+                if (hs) return hs;
+            } else
+                vg_attn(k->o + b * L * D, a->save ? k->lse + b * c->heads * L : NULL, k->qr + b * L * D,
+                        k->kr + b * L * D, k->v + b * L * D, &sa);
         }
         linear(k->sa_y, k->o, w->sa_o_w, w->sa_o_b, BL, D, D);
         if (dbg && dbg->block_sa) memcpy(dbg->block_sa[i], k->sa_y, sizeof(float) * L * D);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "vidgen/dist.h"
 #include "vidgen/generate.h"
 #include "vidgen/rng.h"
 
@@ -57,15 +58,31 @@ static vg_status denoise(const vg_model *m, const vg_gen_params *p, const float 
                          vg_progress_fn progress, void *pctx, double t1) {
     const vg_dit_config *c = &m->dcfg;
     const int64_t H = p->height, W = p->width, C = c->in_dim, n = C * F * H * W, HW = H * W;
+    /* under mpirun (p->dist): this rank's frames [f0, f1) and branches (src/dist/dist_clip.c);
+     * otherwise the whole clip. The solver runs on the whole latent (elementwise: the frames
+     * of other ranks get v = 0 and are replaced by theirs at the end). */
+    vg_dist_split sp;
+    vg_dist_split_plan(&sp, F, B == 2 && p->dist == 2, p->dist > 0);
+    const int Bl = sp.groups == 2 ? 1 : B, b0 = sp.groups == 2 ? sp.branch : 0; /* branches run here */
+    const int64_t f0 = sp.f0, nb = sp.f1 - sp.f0, nl = C * nb * HW, T = c->text_len, Dt = c->text_dim;
     vg_status st = VG_OK;
-    float *xin = malloc(sizeof(float) * n * B), *pred = malloc(sizeof(float) * n * B), *v = malloc(sizeof(float) * n);
-    float *sig = malloc(sizeof(float) * (p->steps + 1)), *tf = malloc(sizeof(float) * B * F);
+    float *xin = malloc(sizeof(float) * (nl * Bl + 1)), *pred = malloc(sizeof(float) * (nl * B + 1));
+    float *v = calloc((size_t)n, sizeof(float)), *vl = malloc(sizeof(float) * (nl + 1));
+    float *sig = malloc(sizeof(float) * (p->steps + 1)), *tf = malloc(sizeof(float) * (Bl * nb + 1));
     vg_dit_acts *acts = NULL;
+    vg_dist_attn *da = NULL;
     vg_solver *sol = NULL;
-    if (!xin || !pred || !v || !sig || !tf) { st = vg_fail(VG_ERR_OOM, "out of memory for a %lldx%lldx%lld clip", (long long)W, (long long)H, (long long)F); goto out; }
-    if ((st = vg_dit_acts_new(&acts, c, B, F, H, W, false))) goto out;
-    vg_schedule_wan(sig, NULL, p->steps, p->flow_shift);
-    if ((st = vg_solver_new(&sol, p->sampler, sig, p->steps, n))) goto out;
+    if (!xin || !pred || !v || !vl || !sig || !tf) st = vg_fail(VG_ERR_OOM, "out of memory for a %lldx%lldx%lld clip", (long long)W, (long long)H, (long long)F);
+    if (!st && nb > 0) st = vg_dit_acts_new(&acts, c, Bl, nb, H, W, false);
+    if (!st && sp.gsize > 1 && nb > 0 && !(st = vg_dist_attn_new(&da, &sp, (H / c->patch[1]) * (W / c->patch[2]), c->dim, window)))
+        vg_dit_acts_set_sa(acts, vg_dist_attn_run, da);
+    if (!st) vg_schedule_wan(sig, NULL, p->steps, p->flow_shift);
+    if (!st) st = vg_solver_new(&sol, p->sampler, sig, p->steps, n);
+    if (sp.P > 1 && vg_dist_max_i64(st != VG_OK)) { /* every rank starts, or none */
+        if (!st) st = vg_fail(VG_ERR_OOM, "another rank could not start this clip");
+        goto out;
+    }
+    if (st) goto out;
     if (nk > F) nk = F;
     for (int i = 0; i < p->steps; i++) {
         double s = sig[i];
@@ -75,30 +92,37 @@ static vg_status denoise(const vg_model *m, const vg_gen_params *p, const float 
                     float kv = known[(ch * nk + f) * HW + k];
                     x[(ch * F + f) * HW + k] = clean ? kv : (float)((1 - s) * kv + s * vg_philox_normal(p->seed, (uint64_t)f, (uint64_t)(ch * HW + k)));
                 }
-        for (int b = 0; b < B; b++) {
-            memcpy(xin + b * n, x, sizeof(float) * n);
-            for (int64_t f = 0; f < F; f++) tf[b * F + f] = (known && clean && f < nk) ? 0.0f : (float)(1000.0 * s);
-        }
-        if ((st = vg_dit_forward_tf(&m->dit, acts, pred, xin, tf, ctx, B, F, H, W, window, 0, NULL))) goto out;
-        /* to velocity, then guidance: v = v_u + g (v_c - v_u) */
-        for (int b = 0; b < B; b++)
-            if (c->predict_x0) {
-                float inv = (float)(1.0 / (s > 1e-4 ? s : 1e-4));
-                float *pb = pred + b * n;
-                for (int64_t j = 0; j < n; j++) pb[j] = (x[j] - pb[j]) * inv;
+        if (nb > 0) {
+            for (int b = 0; b < Bl; b++) {
+                frames_get(xin + b * nl, x, C, F, HW, f0, nb);
+                for (int64_t f = 0; f < nb; f++) tf[b * nb + f] = (known && clean && f0 + f < nk) ? 0.0f : (float)(1000.0 * s);
             }
-        if (B == 2)
-            for (int64_t j = 0; j < n; j++) v[j] = pred[n + j] + p->cfg_scale * (pred[j] - pred[n + j]);
-        else
-            memcpy(v, pred, sizeof(float) * n);
+            if ((st = vg_dit_forward_tf(&m->dit, acts, pred + b0 * nl, xin, tf, ctx + b0 * T * Dt, Bl, nb, H, W, window, f0, NULL)))
+                goto out;
+            /* to velocity, then guidance: v = v_u + g (v_c - v_u) */
+            for (int b = b0; b < b0 + Bl; b++)
+                if (c->predict_x0) {
+                    float inv = (float)(1.0 / (s > 1e-4 ? s : 1e-4));
+                    float *pb = pred + b * nl;
+                    for (int64_t j = 0; j < nl; j++) pb[j] = (xin[j] - pb[j]) * inv;
+                }
+            if (sp.groups == 2 && (st = vg_dist_split_swap(&sp, pred + b0 * nl, pred + (1 - b0) * nl, nl))) goto out;
+            if (B == 2)
+                for (int64_t j = 0; j < nl; j++) vl[j] = pred[nl + j] + p->cfg_scale * (pred[j] - pred[nl + j]);
+            else
+                memcpy(vl, pred, sizeof(float) * nl);
+            frames_put(v, vl, C, F, HW, f0, nb);
+        }
         vg_solver_step(sol, i, x, v);
         if (progress) progress(pctx, pass * p->steps + i + 1, npass * p->steps, now_s() - t1);
     }
+    if (sp.P > 1 && (st = vg_dist_split_allgather(&sp, x, C, HW))) goto out;
     if (known) frames_put(x, known, C, F, HW, 0, nk); /* the known frames come out exactly as given */
 out:
     vg_solver_free(sol);
+    vg_dist_attn_free(da);
     vg_dit_acts_free(acts);
-    free(xin); free(pred); free(v); free(sig); free(tf);
+    free(xin); free(pred); free(v); free(vl); free(sig); free(tf);
     return st;
 }
 
@@ -118,9 +142,15 @@ vg_status vg_generate(const vg_model *m, const vg_gen_params *p, uint8_t *out, c
     vg_status st = VG_OK;
     float *ctx = calloc((size_t)(B * T * Dt), sizeof(float)), *x = malloc(sizeof(float) * n), *known = NULL;
     int64_t nk = 0;
-    if (!ctx || !x) { st = vg_fail(VG_ERR_OOM, "out of memory for a %lldx%lldx%lld clip", (long long)W, (long long)H, (long long)F); goto out; }
-    if ((st = vg_model_encode_text(m, p->prompt, ctx, unknown))) goto out;
-    if (B == 2 && (st = vg_model_encode_text(m, p->negative_prompt ? p->negative_prompt : "", ctx + T * Dt, NULL))) goto out;
+    const bool split = p->dist > 0 && vg_dist_size() > 1;
+    if (!ctx || !x) st = vg_fail(VG_ERR_OOM, "out of memory for a %lldx%lldx%lld clip", (long long)W, (long long)H, (long long)F);
+    if (!st && (!split || vg_dist_rank() == 0)) { /* split: the text encoder on rank 0, its output broadcast */
+        if (!(st = vg_model_encode_text(m, p->prompt, ctx, unknown)) && B == 2)
+            st = vg_model_encode_text(m, p->negative_prompt ? p->negative_prompt : "", ctx + T * Dt, NULL);
+    }
+    if (split && vg_dist_max_i64(st != VG_OK) && !st) st = vg_fail(VG_ERR_ARG, "another rank could not start this clip");
+    if (!st && split) st = vg_dist_bcast(ctx, sizeof(float) * (size_t)(B * T * Dt), 0);
+    if (st) goto out;
     double t1 = now_s();
     vg_clip_noise(x, C, F, H, W, p->seed);
     const bool anchor = p->anchor && F > 1 && !(p->init_frames && p->n_init > 0);
