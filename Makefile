@@ -54,7 +54,7 @@ TEST_OBJ  = $(TEST_SRC:%.c=$(BUILD)/%.o)
 BENCH_OBJ = $(BENCH_SRC:%.c=$(BUILD)/%.o)
 HEADERS   = $(wildcard include/vidgen/*.h) $(shell find src -name '*.h')
 
-.PHONY: mpi-deps test-mpi
+.PHONY: mpi-deps test-mpi bench-mpi
 .PHONY: all deps test demo bench install uninstall asan debug clean data test-deps bench-deps
 
 all: $(BUILD)/vidgen
@@ -109,6 +109,12 @@ test-mpi: mpi-deps
 	$(MAKE) MPI=1 build-mpi/vidgen
 	$(MAKE) build/vidgen build/vidgen_tests
 	VIDGEN_BIN=build/vidgen VIDGEN_MPI_BIN=build-mpi/vidgen ./build/vidgen_tests dist_
+
+# the MPI figures (README "Running on several processes"): a batch across ranks, one clip split
+bench-mpi: mpi-deps
+	$(MAKE) MPI=1 build-mpi/vidgen
+	bench/mpi_batch.sh 2
+	bench/mpi_clip.sh 2 64 4
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer" \
