@@ -100,6 +100,10 @@ typedef struct {
     int n_loras;
     int weight_type;                      /* -1: weights as stored; else a vg_dtype (--type): the DiT's F16/BF16/F32
                                            * matrices are converted to it at load (vg_wan_dit_load_as) */
+    int dist;                             /* under mpirun (MPI build): 0 this process alone; 1 the clip's latent
+                                           * frames over all ranks; 2 also the CFG branches on two halves (even
+                                           * rank count). umT5 on rank 0 only, the VAE decode on rank 0 only:
+                                           * `out` is filled on rank 0 (the same bits as one process) */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);

@@ -19,6 +19,8 @@ bool cli_parse_u64(const char *s, uint64_t *out);
 bool cli_parse_bytes(const char *s, int64_t *out);
 int64_t cli_mem_available(void);  /* MemAvailable from /proc/meminfo, or -1 */
 void cli_set_threads(int n);
+/* Takes `--cfg-split 0|1` out of argv (cmd_generate.c): 1 (default) or 0 in *on; CLI_USAGE on a bad value. */
+int cli_take_cfg_split(int *argc, char **argv, int *on);
 /* A JSON file parsed (caller frees with cJSON_Delete), or NULL when unreadable or not JSON. */
 struct cJSON *cli_read_json(const char *path);
 

@@ -97,12 +97,25 @@ static bool wants_wan(int argc, char **argv) {
     return false;
 }
 
+/* --cfg-split 0|1 (generate and Wan only): taken out before the shared settings parser */
+int cli_take_cfg_split(int *argc, char **argv, int *on) {
+    *on = 1;
+    for (int i = 1; i < *argc; i++)
+        if (!strcmp(argv[i], "--cfg-split")) {
+            if (i + 1 >= *argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")))
+                return cli_error(CLI_USAGE, "--cfg-split 0 or --cfg-split 1", "--cfg-split takes 0 or 1");
+            *on = argv[i + 1][0] == '1';
+            for (int j = i; j + 2 <= *argc; j++) argv[j] = argv[j + 2];
+            *argc -= 2;
+            i--;
+        }
+    return 0;
+}
+
 int vg_cmd_generate(int argc, char **argv) {
     gen_settings s = {0};
     gen_err e = {0};
     if (wants_wan(argc, argv)) {
-        if (vg_dist_size() > 1) /* the Wan pipeline runs on one process */
-            return vg_dist_rank() ? CLI_USAGE : cli_error(CLI_USAGE, "run it without mpirun", "Wan2.1 checkpoints run on one process; under mpirun only vidgen's own models split a clip");
         if (!vg_cmd_wan) return cli_error(CLI_USAGE, NULL, "Wan2.1 checkpoints are not supported by this build");
         return vg_cmd_wan(argc, argv);
     }
@@ -112,18 +125,7 @@ int vg_cmd_generate(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(HELP, stdout); goto done; }
         if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); goto done; }
     }
-    /* --cfg-split 0|1 (this command only): taken out before the shared settings parser */
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--cfg-split")) {
-            if (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1"))) {
-                rc = cli_error(CLI_USAGE, "--cfg-split 0 or --cfg-split 1", "--cfg-split takes 0 or 1");
-                goto done;
-            }
-            cfg_split = argv[i + 1][0] == '1';
-            for (int j = i; j + 2 <= argc; j++) argv[j] = argv[j + 2];
-            argc -= 2;
-            i--;
-        }
+    if ((rc = cli_take_cfg_split(&argc, argv, &cfg_split))) goto done;
     if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --help", &e))) goto fail;
     if (!s.set[S_PROMPT] || !s.str[S_PROMPT][0]) {
         rc = cli_error(CLI_USAGE, "vidgen --prompt \"a big red ball bouncing on a blue background\"", "no prompt given");

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "vidgen/dist.h"
 #include "gen_common.h"
 #include "vidgen/io.h"
 #include "vidgen/wan.h"
@@ -127,12 +128,15 @@ int vg_cmd_wan(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { fputs(HELP, stdout); return 0; }
         if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); return 0; }
     }
+    int cfg_split = 1;
+    const int rank = vg_dist_rank(), nrank = vg_dist_size();
+    if ((rc = cli_take_cfg_split(&argc, argv, &cfg_split))) goto done;
     if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --model WAN_DIR --help", &e))) { gen_err_print(&e); goto done; }
     if (s.set[S_MODEL] && (rc = model_defaults(&s, s.str[S_MODEL], &e))) { gen_err_print(&e); goto done; }
     static const int ours_only[] = {S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT, S_INIT_COUNT, S_ANCHOR, S_CHUNK, S_CHUNK_OV};
     int o = gen_first_set(&s, ours_only, (int)(sizeof(ours_only) / sizeof(ours_only[0])));
     if (o >= 0) { rc = cli_error(CLI_USAGE, "see vidgen --model WAN_DIR --help", "%s is not supported with Wan2.1 checkpoints", gen_defs[o].flag); goto done; }
-    bool quiet = s.set[S_QUIET] && s.num[S_QUIET] != 0, dry = s.set[S_DRY] && s.num[S_DRY] != 0;
+    bool quiet = (s.set[S_QUIET] && s.num[S_QUIET] != 0) || rank != 0, dry = s.set[S_DRY] && s.num[S_DRY] != 0;
     if (!dry && (!s.set[S_PROMPT] || !s.str[S_PROMPT][0])) { rc = cli_error(CLI_USAGE, "vidgen --model WAN_DIR --prompt \"a cat walks on the grass\"", "no prompt given"); goto done; }
     vg_wan_params p;
     vg_wan_params_default(&p);
@@ -219,11 +223,14 @@ int vg_cmd_wan(int argc, char **argv) {
     }
     if (dry) goto done;
     const char *out = s.set[S_OUT] ? s.str[S_OUT] : "out";
-    if (gen_dir_has_outputs(out) && !(s.set[S_OVERWRITE] && s.num[S_OVERWRITE])) {
+    if (rank == 0 && gen_dir_has_outputs(out) && !(s.set[S_OVERWRITE] && s.num[S_OVERWRITE]))
         rc = cli_error(CLI_RUNTIME, "pass --overwrite to replace them, or choose another --out", "%s already holds frames", out);
-        goto done;
+    if (!rc && rank == 0 && vg_mkdir_p(out)) rc = cli_lib_error(NULL);
+    if (nrank > 1) { /* mpirun: the clip over every rank (vg_wan_params.dist); rank 0 writes it */
+        p.dist = cfg_split ? 2 : 1;
+        if (vg_dist_max_i64(rc) && !rc) rc = CLI_RUNTIME; /* rank 0 said why */
     }
-    if (vg_mkdir_p(out)) { rc = cli_lib_error(NULL); goto done; }
+    if (rc) goto done;
     frames = malloc((size_t)p.frames * p.width * p.height * 3);
     if (!frames) { rc = cli_error(CLI_RUNTIME, NULL, "out of memory for the frames"); goto done; }
     if (!quiet)
@@ -232,7 +239,12 @@ int vg_cmd_wan(int argc, char **argv) {
     wprog pc = {isatty(2), quiet};
     vg_wan_hooks hooks = {on_progress, on_message, &pc};
     vg_wan_stats st;
-    if (vg_wan_generate(&paths, &p, frames, &hooks, &st)) { rc = cli_lib_error(NULL); goto done; }
+    if (vg_wan_generate(&paths, &p, frames, &hooks, &st)) rc = cli_lib_error(NULL);
+    if (nrank > 1) {
+        int own = rc;
+        if ((rc = (int)vg_dist_max_i64(rc)) && !own && rank == 0) fprintf(stderr, "vidgen: error: another rank failed (its message is above)\n");
+    }
+    if (rc || rank != 0) goto done;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
 

@@ -3,7 +3,16 @@
  * Spec: shared/WAN.md 4.2-4.6. Legend: F video frames, H W pixels, T latent frames, h w latent
  * size, Z = 16 latent channels, D DiT dim, Dt text dim, N real prompt tokens, L = text_len (512). */
 #include "model/wan_internal.h"
+#include "vidgen/dist.h"
 #include "vidgen/lora.h"
+
+/* frames [f0, f0+n) of a [Z][T][hw] latent to / from a [Z][n][hw] block (a clip split over ranks) */
+static void block_io(float *lat, float *blk, int64_t Z, int64_t T, int64_t hw, int64_t f0, int64_t n, bool get) {
+    for (int64_t c = 0; c < Z; c++) {
+        float *a = lat + (c * T + f0) * hw, *b = blk + c * n * hw;
+        memcpy(get ? b : a, get ? a : b, sizeof(float) * (size_t)(n * hw));
+    }
+}
 
 /* ================================================================ pipeline */
 
@@ -170,7 +179,8 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     vg_dit_acts *acts = NULL;
     vg_solver *sol = NULL;
     vg_wan_vae *vae = NULL;
-    float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL, *scratch = NULL;
+    float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL, *scratch = NULL, *xl = NULL, *vcl = NULL;
+    vg_dist_attn *da = NULL;
     int64_t *ts = NULL;
     vg_dit_config dc;
     vg_wan_names names;
@@ -184,7 +194,10 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     ctx = calloc((size_t)(2 * L * Dt), sizeof(float));
     if (!ctx) { st = vg_fail(VG_ERR_OOM, "out of memory for the text contexts"); goto out; }
 
-    /* 2. text: tokenizer, umT5 on the real tokens of prompt and negative prompt, then release */
+    /* 2. text: tokenizer, umT5 on the real tokens of prompt and negative prompt, then release
+     * (split over ranks: on rank 0 alone, the contexts broadcast) */
+    const bool split = p->dist > 0 && vg_dist_size() > 1;
+    if (split && vg_dist_rank() != 0) goto text_done;
     prog(hooks, "text", 0, 2, 0);
     if ((st = vg_wan_files_open(&ft, paths->t5)) || (st = vg_wan_t5_load(&t5, ft))) goto out;
     if (t5.cfg.dim != Dt) { st = vg_fail(VG_ERR_SHAPE, "%s: text encoder width %lld, but the DiT expects text_dim %lld", paths->t5, (long long)t5.cfg.dim, (long long)Dt); goto out; }
@@ -202,6 +215,9 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     vg_wan_files_close(ft); ft = NULL; /* the encoder's mapping is gone before the DiT is mapped */
     vg_spm_free(tok); tok = NULL;
     free(scratch); scratch = NULL;
+text_done:
+    if (split && (st = vg_dist_bcast(ctx, sizeof(float) * (size_t)(2 * L * Dt), 0))) goto out;
+    if (split && (st = vg_dist_bcast(&s.n_tok, sizeof(s.n_tok) * 2, 0))) goto out;
     t1 = now_s();
     s.text_s = t1 - t0;
 
@@ -219,8 +235,19 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
             say(hooks, "%s: %d LoRA key%s this model lacks, ignored: %s%s", lp, rep.unmatched, rep.unmatched > 1 ? "s" : "",
                 rep.unmatched_names, rep.unmatched > 8 ? ", ..." : "");
     }
-    if ((st = vg_dit_acts_new(&acts, &dc, 1, T, h, w, false))) goto out;
-    x = malloc(sizeof(float) * n); vc = malloc(sizeof(float) * n); vu = malloc(sizeof(float) * n);
+    /* this rank's latent frames [f0, f0+nb) and branches (the whole clip on one process) */
+    vg_dist_split sp;
+    vg_dist_split_plan(&sp, T, cfg_on && p->dist == 2, split);
+    const int64_t f0 = sp.f0, nb = sp.f1 - sp.f0, nl = Z * nb * h * w;
+    const bool run_c = sp.groups == 1 || sp.branch == 0, run_u = cfg_on && (sp.groups == 1 || sp.branch == 1);
+    if (nb > 0 && (st = vg_dit_acts_new(&acts, &dc, 1, nb, h, w, false))) goto out;
+    if (nb > 0 && sp.gsize > 1) {
+        if ((st = vg_dist_attn_new(&da, &sp, (h / dc.patch[1]) * (w / dc.patch[2]), dc.dim, p->window))) goto out;
+        vg_dit_acts_set_sa(acts, vg_dist_attn_run, da);
+    }
+    x = malloc(sizeof(float) * n); vc = calloc((size_t)n, sizeof(float));
+    xl = malloc(sizeof(float) * (nl + 1)); vcl = malloc(sizeof(float) * (nl + 1)); vu = malloc(sizeof(float) * (nl + 1));
+    if (!xl || !vcl) { st = vg_fail(VG_ERR_OOM, "out of memory for the latents"); goto out; }
     sig = malloc(sizeof(float) * (size_t)(p->steps + 1)); ts = malloc(sizeof(int64_t) * (size_t)p->steps);
     if (!x || !vc || !vu || !sig || !ts) { st = vg_fail(VG_ERR_OOM, "out of memory for the latents"); goto out; }
     vg_schedule_wan(sig, ts, p->steps, p->flow_shift);
@@ -236,25 +263,36 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     for (int i = 0; i < p->steps; i++) {
         double ts0 = now_s();
         float tt = float_t ? (float)(1000.0 * sig[i]) : (float)ts[i];
-        if ((st = vg_dit_forward(&dit, acts, vc, x, &tt, ctx, 1, T, h, w, p->window, 0, NULL))) goto out;
-        if (cfg_on) {
-            if ((st = vg_dit_forward(&dit, acts, vu, x, &tt, ctx + L * Dt, 1, T, h, w, p->window, 0, NULL))) goto out;
-            const float g = p->cfg_scale;
-            #pragma omp parallel for schedule(static)
-            for (int64_t j = 0; j < n; j++) vc[j] = vu[j] + g * (vc[j] - vu[j]);
+        if (nb > 0) {
+            block_io(x, xl, Z, T, h * w, f0, nb, true);
+            if (run_c && (st = vg_dit_forward(&dit, acts, vcl, xl, &tt, ctx, 1, nb, h, w, p->window, f0, NULL))) goto out;
+            if (run_u && (st = vg_dit_forward(&dit, acts, vu, xl, &tt, ctx + L * Dt, 1, nb, h, w, p->window, f0, NULL))) goto out;
+            if (sp.groups == 2 && (st = vg_dist_split_swap(&sp, run_c ? vcl : vu, run_c ? vu : vcl, nl))) goto out;
+            if (cfg_on) {
+                const float g = p->cfg_scale;
+                #pragma omp parallel for schedule(static)
+                for (int64_t j = 0; j < nl; j++) vcl[j] = vu[j] + g * (vcl[j] - vu[j]);
+            }
+            block_io(vc, vcl, Z, T, h * w, f0, nb, false); /* other ranks' frames keep v = 0 */
         }
         vg_solver_step(sol, i, x, vc);
         double dt = now_s() - ts0;
         if (i == 0) s.step_s_first = dt;
         prog(hooks, "denoise", i + 1, p->steps, now_s() - t2);
     }
+    if (split && (st = vg_dist_split_allgather(&sp, x, Z, h * w))) goto out;
     s.step_s_mean = (now_s() - t2) / p->steps;
+    vg_dist_attn_free(da); da = NULL;
     vg_dit_acts_free(acts); acts = NULL;
     vg_dit_free(&dit);
     vg_wan_files_close(fd); fd = NULL;
     free(vc); vc = NULL; free(vu); vu = NULL;
     t3 = now_s();
     s.denoise_s = t3 - t2;
+    if (split && vg_dist_rank() != 0) { /* the decode and the frames are rank 0's */
+        if (stats) *stats = s;
+        goto out;
+    }
 
     /* 4. VAE decode (chunked, one latent frame at a time) */
     prog(hooks, "decode", 0, 1, 0);
@@ -292,7 +330,8 @@ out:
     vg_spm_free(tok);
     vg_wan_files_close(fd);
     vg_wan_files_close(ft);
-    free(ctx); free(x); free(vc); free(vu); free(sig); free(ts); free(video); free(scratch);
+    vg_dist_attn_free(da);
+    free(ctx); free(x); free(vc); free(vu); free(sig); free(ts); free(video); free(scratch); free(xl); free(vcl);
     return st;
 }
 
