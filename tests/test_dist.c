@@ -31,6 +31,27 @@ VG_TEST(dist_stub_is_one_rank) {
     free(all);
     free(lens);
     CHECK(vg_dist_send("x", 1, 1, 0) != VG_OK); /* no other rank: an error, not a hang */
+    /* the clip split: one rank holds every frame and both branches */
+    vg_dist_split sp;
+    vg_dist_split_plan(&sp, 9, true, true);
+    CHECK(sp.P == 1 && sp.groups == 1 && sp.gsize == 1 && sp.f0 == 0 && sp.f1 == 9 && sp.partner == -1);
+    /* blocks of a group of G cover [0, F) in order, sizes differ by at most one, empty only when F < G */
+    for (int G = 1; G <= 5; G++)
+        for (int64_t F = 1; F <= 12; F++) {
+            sp.gsize = G; sp.F = F;
+            int64_t end = 0, mn = F, mx = 0;
+            for (int g = 0; g < G; g++) {
+                int64_t a, b;
+                vg_dist_split_block(&sp, g, &a, &b);
+                CHECKF(a == end && b >= a, "G %d F %lld block %d: [%lld, %lld) after %lld", G, (long long)F, g, (long long)a, (long long)b, (long long)end);
+                end = b;
+                if (b - a < mn) mn = b - a;
+                if (b - a > mx) mx = b - a;
+            }
+            CHECK(end == F && mx - mn <= 1 && (mn > 0 || F < G));
+        }
+    vg_dist_msg none = {NULL, 0, 1, true};
+    CHECK_OK(vg_dist_exchange(&none, 1, 1)); /* an empty message is nothing to send */
 }
 
 static const char *plain_bin(void) {
