@@ -290,7 +290,8 @@ VG_TEST(dist_train_sigterm_one_rank_checkpoints_all) {
  * one-process run at -np 1, 2, 3 (and 4: CFG halves of 2 frame blocks), with the window, a window
  * wider than a block (K/V from two ranks away), full attention, without CFG, with UniPC, and with
  * the anchor image pass (1 frame: most ranks hold none). The K/V bytes each rank sends are the
- * frames its neighbours see and no more. */
+ * frames its neighbours see and no more; full attention goes by Ulysses where the heads divide
+ * over the ranks (-np 2) and gathers every K/V where they do not (-np 3). */
 VG_TEST(dist_clip_same_frames_at_1_2_3_ranks) {
     const char *mb = mpi_bin();
     if (!mb) return;
@@ -326,6 +327,11 @@ VG_TEST(dist_clip_same_frames_at_1_2_3_ranks) {
                        strstr(o, "rank 1 sent 98304 bytes of K/V in 12 self-attention calls, 0 bytes in 0 CFG swaps, 15360 bytes of frames"),
                        "bytes sent: %s", o);
             }
+            if (c == 2 && np == 2 && o) /* full attention by Ulysses (2 heads over 2 ranks): per call q, k, v of the own
+                              * rows for the other's head (3 x rows x 16 floats), the other's rows of the
+                              * output back; rank 0 holds 64 rows, rank 1 80 */
+                CHECKF(strstr(o, "rank 0 sent 208896 bytes of K/V in 12 self-attention calls") &&
+                       strstr(o, "rank 1 sent 233472 bytes of K/V in 12 self-attention calls"), "Ulysses bytes: %s", o);
             if (c == 0 && np == 2 && o) /* the CFG halves: the model output (9 frames x 768 floats) swapped once per step, no K/V */
                 CHECKF(strstr(o, "rank 0 sent 0 bytes of K/V in 0 self-attention calls, 82944 bytes in 3 CFG swaps, 0 bytes of frames"), "bytes sent: %s", o);
             free(o);

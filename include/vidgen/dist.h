@@ -73,10 +73,13 @@ vg_status vg_dist_split_swap(const vg_dist_split *s, const float *mine, float *t
 vg_status vg_dist_split_allgather(const vg_dist_split *s, float *x, int64_t C, int64_t HW);
 
 /* Self-attention of this rank's frame block (the hook vg_dit_acts_set_sa takes): S tokens per
- * frame, D = heads * head dim, window as given to the forward (< 0 all). Buffers are made here,
- * before the first step, so no rank fails mid-run. */
+ * frame, D = heads * head dim, window as given to the forward (< 0 all). With a window: the
+ * K/V of the frames beside the block. Full attention: Ulysses (q, k, v all-to-all over heads,
+ * attention for heads / G heads, the output back) when G divides the heads and F >= G, else
+ * every K/V of the group gathered. Buffers are made here, before the first step, so no rank
+ * fails mid-run. */
 typedef struct vg_dist_attn vg_dist_attn;
-vg_status vg_dist_attn_new(vg_dist_attn **a, const vg_dist_split *s, int64_t S, int64_t D, int window);
+vg_status vg_dist_attn_new(vg_dist_attn **a, const vg_dist_split *s, int64_t S, int64_t D, int heads, int window);
 void vg_dist_attn_free(vg_dist_attn *a);
 /* q, k, v, out [(f1-f0) S][D] of one sample; sh: the forward's shape (heads, head dim, scale). */
 vg_status vg_dist_attn_run(void *a, float *out, const float *q, const float *k, const float *v,

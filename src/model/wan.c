@@ -242,7 +242,7 @@ text_done:
     const bool run_c = sp.groups == 1 || sp.branch == 0, run_u = cfg_on && (sp.groups == 1 || sp.branch == 1);
     if (nb > 0 && (st = vg_dit_acts_new(&acts, &dc, 1, nb, h, w, false))) goto out;
     if (nb > 0 && sp.gsize > 1) {
-        if ((st = vg_dist_attn_new(&da, &sp, (h / dc.patch[1]) * (w / dc.patch[2]), dc.dim, p->window))) goto out;
+        if ((st = vg_dist_attn_new(&da, &sp, (h / dc.patch[1]) * (w / dc.patch[2]), dc.dim, dc.heads, p->window))) goto out;
         vg_dit_acts_set_sa(acts, vg_dist_attn_run, da);
     }
     x = malloc(sizeof(float) * n); vc = calloc((size_t)n, sizeof(float));

@@ -74,7 +74,7 @@ static vg_status denoise(const vg_model *m, const vg_gen_params *p, const float 
     vg_solver *sol = NULL;
     if (!xin || !pred || !v || !vl || !sig || !tf) st = vg_fail(VG_ERR_OOM, "out of memory for a %lldx%lldx%lld clip", (long long)W, (long long)H, (long long)F);
     if (!st && nb > 0) st = vg_dit_acts_new(&acts, c, Bl, nb, H, W, false);
-    if (!st && sp.gsize > 1 && nb > 0 && !(st = vg_dist_attn_new(&da, &sp, (H / c->patch[1]) * (W / c->patch[2]), c->dim, window)))
+    if (!st && sp.gsize > 1 && nb > 0 && !(st = vg_dist_attn_new(&da, &sp, (H / c->patch[1]) * (W / c->patch[2]), c->dim, c->heads, window)))
         vg_dit_acts_set_sa(acts, vg_dist_attn_run, da);
     if (!st) vg_schedule_wan(sig, NULL, p->steps, p->flow_shift);
     if (!st) st = vg_solver_new(&sol, p->sampler, sig, p->steps, n);
