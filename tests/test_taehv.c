@@ -287,3 +287,36 @@ VG_TEST(taehv_memory_estimate) {
     CHECK(vg_taehv_decode_bytes(m, 0, 60, 104, false) == 0);
     vg_taehv_free(m);
 }
+
+static const char *bin(void) {
+    const char *b = getenv("VIDGEN_BIN");
+    return b && *b ? b : "build/vidgen";
+}
+
+/* `vidgen module tae-decode|tae-encode` on the goldens: the OUT tensors (NTCHW, as taehv.py)
+ * against the golden outputs, and a bad input named in the error */
+VG_TEST(taehv_module_cli_goldens) {
+    if (!have_goldens()) return;
+    char o[600], *log = NULL;
+    const char *kinds[3] = {"tae-decode", "tae-decode --sequential", "tae-encode"};
+    const char *outs[3] = {"out.frames", "out.frames", "out.latent"}, *refs[3] = {"out.frames", "out.frames_sequential", "out.latent"};
+    const int64_t ns[3] = {FN, FN, LN};
+    for (int k = 0; k < 3; k++) {
+        snprintf(o, sizeof(o), "%s/taehv_module_%d.safetensors", vg_test_tmpdir(), k);
+        int rc = vg_test_sh(&log, "%s module %s --weights %s --input %s --output %s -t 2", bin(), kinds[k], g_w, g_io, o);
+        CHECKF(rc == 0, "module %s: rc %d: %s", kinds[k], rc, log);
+        free(log);
+        vg_st_file *f = NULL, *g = NULL;
+        CHECK_OK(vg_st_open(&f, o));
+        CHECK_OK(vg_st_open(&g, g_io));
+        const vg_tensor *a = vg_st_get(f, outs[k]), *b = vg_st_get(g, refs[k]);
+        CHECKF(a && b && a->ndim == 5 && !memcmp(a->shape, b->shape, sizeof(int64_t) * 5), "%s: %s missing or mis-shaped", kinds[k], outs[k]);
+        CHECK_CLOSE(kinds[k], a->data, b->data, ns[k], 1e-5, 1e-4);
+        vg_st_close(f);
+        vg_st_close(g);
+    }
+    /* the weights given as input: no in.latent */
+    int rc = vg_test_sh(&log, "%s module tae-decode --weights %s --input %s --output %s", bin(), g_w, g_w, o);
+    CHECKF(rc == 1 && strstr(log, "vidgen: error:") && strstr(log, "in.latent"), "rc %d: %s", rc, log);
+    free(log);
+}
