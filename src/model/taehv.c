@@ -45,7 +45,14 @@ typedef struct {
     int64_t C, s;                 /* MEM/TGROW/TPOOL channels, TGROW/TPOOL stride */
 } op;
 
-typedef struct { op ops[MAX_OPS]; int n; } net;
+/* tail: the ops from here on are per-frame (CONV/CLAMP) and keep the frame count: the first
+ * trimmed output frames skip them (they are never seen, and nothing later depends on them) */
+typedef struct { op ops[MAX_OPS]; int n, tail; } net;
+
+static void set_tail(net *n) {
+    n->tail = n->n;
+    while (n->tail > 0 && (n->ops[n->tail - 1].kind == OP_CONV || n->ops[n->tail - 1].kind == OP_CLAMP)) n->tail--;
+}
 
 struct vg_taehv {
     vg_taehv_info info;
@@ -180,6 +187,7 @@ static vg_status build_encoder(builder *B, net *n, int64_t lat, int64_t p) {
         for (int k = 0; k < 3 && !st; k++) st = mem_op(B, n, "encoder", base + 2 + k, 64);
     }
     if (!st) st = conv_op(B, n, "encoder", 17, 64, lat, true, 1, 1, false);
+    set_tail(n);
     return st;
 }
 
@@ -196,6 +204,7 @@ static vg_status build_decoder(builder *B, net *n, int64_t lat, int64_t p) {
     }
     /* 21: ReLU (fused above), 22: the output conv */
     if (!st) st = conv_op(B, n, "decoder", 22, nf[3], 3 * p * p, true, 1, 1, false);
+    set_tail(n);
     return st;
 }
 
@@ -445,12 +454,17 @@ static void clamp_latent(float *x, int64_t n) {
 /* ------------------------------------------------------------------------------------ */
 /* parallel schedule: x [c, T, h, w] (owned) through every op; returns the new buffer */
 
-static vg_status run_parallel(vg_taehv *m, const net *n, float **xp, int64_t *cp, int64_t *Tp, int64_t *hp, int64_t *wp) {
+static vg_status run_parallel(vg_taehv *m, const net *n, float **xp, int64_t *cp, int64_t *Tp, int64_t *hp, int64_t *wp, int64_t skip) {
     float *x = *xp;
     int64_t c = *cp, T = *Tp, h = *hp, w = *wp;
     vg_status st = VG_OK;
     for (int i = 0; i < n->n && !st; i++) {
         const op *o = &n->ops[i];
+        if (i == n->tail && skip > 0) { /* drop the first `skip` frames: [c, T, hw] -> [c, T-skip, hw] */
+            int64_t hw = h * w;
+            for (int64_t ch = 0; ch < c; ch++) memmove(x + ch * (T - skip) * hw, x + (ch * T + skip) * hw, sizeof(float) * (size_t)((T - skip) * hw));
+            T -= skip;
+        }
         int64_t hw = h * w, c2 = c, h2 = h, w2 = w;
         op_dims(o, &c2, &h2, &w2);
         float *y = NULL, *t2 = NULL;
@@ -524,6 +538,7 @@ typedef struct {
     bool have[MAX_OPS];
     int64_t c[MAX_OPS + 1], h[MAX_OPS + 1], w[MAX_OPS + 1]; /* input dims of op i */
     float *cat;
+    int64_t skip, tailcnt; /* frames dropped at op n->tail */
     emit_fn emit;
     void *user;
 } seq;
@@ -533,9 +548,9 @@ static void seq_free(seq *S) {
     free(S->cat);
 }
 
-static vg_status seq_init(seq *S, vg_taehv *m, const net *n, int64_t c, int64_t h, int64_t w, emit_fn emit, void *user) {
+static vg_status seq_init(seq *S, vg_taehv *m, const net *n, int64_t c, int64_t h, int64_t w, int64_t skip, emit_fn emit, void *user) {
     memset(S, 0, sizeof(*S));
-    S->m = m; S->n = n; S->emit = emit; S->user = user;
+    S->m = m; S->n = n; S->emit = emit; S->user = user; S->skip = skip;
     size_t memtmp = 0;
     for (int i = 0; i < n->n; i++) {
         const op *o = &n->ops[i];
@@ -557,6 +572,7 @@ static vg_status seq_init(seq *S, vg_taehv *m, const net *n, int64_t c, int64_t 
 }
 
 static vg_status seq_push(seq *S, int i, const float *x) {
+    if (i == S->n->tail && S->tailcnt < S->skip) { S->tailcnt++; return VG_OK; }
     if (i == S->n->n) return S->emit(S->user, x, S->c[i], S->h[i], S->w[i]);
     const op *o = &S->n->ops[i];
     int64_t c = S->c[i], h = S->h[i], w = S->w[i], fr = c * h * w;
@@ -639,12 +655,12 @@ static vg_status dec_emit(void *user, const float *x, int64_t c, int64_t h, int6
 static vg_status decode_seq(vg_taehv *m, float *video, const float *z, int64_t T, int64_t h, int64_t w, vg_taehv_frame_fn fn, void *user) {
     int64_t C = m->info.latent_channels, F, H, W, hw = h * w;
     vg_taehv_video_dims(m, T, h, w, &F, &H, &W);
-    dec_sink D = {0, m->info.t_upscale - 1, m->info.patch, F, H, W, video, NULL, fn, user};
+    dec_sink D = {0, 0, m->info.patch, F, H, W, video, NULL, fn, user};
     float *in = malloc(sizeof(float) * (size_t)(C * hw));
     if (!video) D.rgb = malloc(sizeof(float) * (size_t)(3 * H * W));
     if (!in || (!video && !D.rgb)) { free(in); free(D.rgb); return vg_fail(VG_ERR_OOM, "taehv: out of memory"); }
     seq S;
-    vg_status st = seq_init(&S, m, &m->dec, C, h, w, dec_emit, &D);
+    vg_status st = seq_init(&S, m, &m->dec, C, h, w, m->info.t_upscale - 1, dec_emit, &D);
     if (!st) {
         for (int64_t t = 0; t < T && !st; t++) {
             for (int64_t c = 0; c < C; c++) memcpy(in + c * hw, z + (c * T + t) * hw, sizeof(float) * (size_t)hw);
@@ -666,13 +682,13 @@ vg_status vg_taehv_decode(vg_taehv *m, float *video, const float *z, int64_t T, 
     if (!x) return vg_fail(VG_ERR_OOM, "taehv: out of memory");
     memcpy(x, z, sizeof(float) * (size_t)n);
     int64_t T2 = T, h2 = h, w2 = w;
-    if (!(st = run_parallel(m, &m->dec, &x, &c, &T2, &h2, &w2))) {
-        int64_t trim = m->info.t_upscale - 1, fhw = h2 * w2;
+    if (!(st = run_parallel(m, &m->dec, &x, &c, &T2, &h2, &w2, m->info.t_upscale - 1))) {
+        int64_t fhw = h2 * w2;
         float *fr = malloc(sizeof(float) * (size_t)(c * fhw));
         if (!fr) st = vg_fail(VG_ERR_OOM, "taehv: out of memory");
-        /* frame t+trim of x [c, T2, h2, w2] gathered into a [c, h2, w2] frame */
+        /* frame t of x [c, T2 = F, h2, w2] gathered into a [c, h2, w2] frame */
         for (int64_t t = 0; t < F && !st; t++) {
-            for (int64_t ch = 0; ch < c; ch++) memcpy(fr + ch * fhw, x + (ch * T2 + t + trim) * fhw, sizeof(float) * (size_t)fhw);
+            for (int64_t ch = 0; ch < c; ch++) memcpy(fr + ch * fhw, x + (ch * T2 + t) * fhw, sizeof(float) * (size_t)fhw);
             post_frame(video + t * H * W, F * H * W, fr, m->info.patch, h2, w2);
         }
         free(fr);
@@ -728,7 +744,7 @@ vg_status vg_taehv_encode(vg_taehv *m, float *z, const float *video, int64_t F, 
         /* frames past the end repeat the last one */
         for (int64_t t = 0; t < Tp; t++) pre_frame(x + t * h * w, Tp * h * w, video, t < F ? t : F - 1, F, H, W, p);
         int64_t T2 = Tp;
-        if (!(st = run_parallel(m, &m->enc, &x, &c, &T2, &h, &w))) memcpy(z, x, sizeof(float) * (size_t)(c * T * h * w));
+        if (!(st = run_parallel(m, &m->enc, &x, &c, &T2, &h, &w, 0))) memcpy(z, x, sizeof(float) * (size_t)(c * T * h * w));
         free(x);
         return st;
     }
@@ -736,7 +752,7 @@ vg_status vg_taehv_encode(vg_taehv *m, float *z, const float *video, int64_t F, 
     if (!x) return vg_fail(VG_ERR_OOM, "taehv: out of memory");
     enc_sink E = {z, 0, T};
     seq S;
-    if (!(st = seq_init(&S, m, &m->enc, c, h, w, enc_emit, &E))) {
+    if (!(st = seq_init(&S, m, &m->enc, c, h, w, 0, enc_emit, &E))) {
         for (int64_t t = 0; t < Tp && !st; t++) {
             pre_frame(x, h * w, video, t < F ? t : F - 1, F, H, W, p);
             st = seq_push(&S, 0, x);
