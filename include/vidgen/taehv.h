@@ -65,6 +65,15 @@ vg_status vg_taehv_decode_stream(vg_taehv *m, const float *z, int64_t T, int64_t
 /* z [C, T, h, w] (caller-allocated, see vg_taehv_latent_dims) from video [3, F, H, W] in [0, 1]. */
 vg_status vg_taehv_encode(vg_taehv *m, float *z, const float *video, int64_t F, int64_t H, int64_t W, bool parallel);
 
+/* For the Wan pipeline (--tae): opens path, checks that z [C, T, h, w] decodes to F x H x W (the
+ * error names the file and both sizes), decodes sequentially (fixed memory) straight into
+ * out [F][H][W][3] uint8 (v * 255 truncated, as the Wan VAE path converts), frees the model. */
+vg_status vg_taehv_decode_file_u8(const char *path, uint8_t *out, const float *z, int64_t T, int64_t h, int64_t w,
+                                  int64_t F, int64_t H, int64_t W);
+/* Bytes the call above needs (f32 weights + sequential working memory); checks the file header
+ * and the sizes as the decode does. */
+vg_status vg_taehv_estimate_file(const char *path, int64_t T, int64_t h, int64_t w, int64_t F, int64_t H, int64_t W, int64_t *bytes);
+
 /* Writes a TAEHV with random weights and the real taew2_1 (latent_channels 16, patch 1) or
  * taew2_2 (48, 2) shapes, encoder and decoder, dtype F32/F16/BF16: for benchmarks and tests.
  * Conv weights ~ U(-a, a), a = gain * sqrt(3 / fan_in) (gain ~1 keeps activations O(1)). */

@@ -762,3 +762,59 @@ vg_status vg_taehv_encode(vg_taehv *m, float *z, const float *video, int64_t F, 
     free(x);
     return st;
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* the Wan pipeline's entry points */
+
+static vg_status open_checked(vg_taehv **m, const char *path, int64_t T, int64_t h, int64_t w, int64_t F, int64_t H, int64_t W) {
+    vg_status st = vg_taehv_open(m, path);
+    if (st) return st;
+    int64_t f, hh, ww;
+    if (!(*m)->info.has_decoder) st = vg_fail(VG_ERR_UNSUPPORTED, "%s: this TAEHV file has no decoder", path);
+    else if ((*m)->info.latent_channels != 16)
+        st = vg_fail(VG_ERR_UNSUPPORTED, "%s: a TAEHV for %lld latent channels (taew2_2?); Wan2.1 latents have 16 (use taew2_1)", path,
+                     (long long)(*m)->info.latent_channels);
+    if (!st) {
+        vg_taehv_video_dims(*m, T, h, w, &f, &hh, &ww);
+        if (f != F || hh != H || ww != W)
+            st = vg_fail(VG_ERR_UNSUPPORTED, "%s: this TAEHV decodes %lldx%lld latents to %lldx%lldx%lld, not %lldx%lldx%lld", path, (long long)h,
+                         (long long)w, (long long)ww, (long long)hh, (long long)f, (long long)W, (long long)H, (long long)F);
+    }
+    if (st) { vg_taehv_free(*m); *m = NULL; }
+    return st;
+}
+
+typedef struct { uint8_t *out; } u8_sink;
+
+static vg_status to_rgb8(void *user, int64_t t, const float *rgb, int64_t H, int64_t W) {
+    u8_sink *s = user;
+    uint8_t *o = s->out + (size_t)t * (size_t)(H * W * 3);
+    int64_t n = H * W;
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) {
+            float v = rgb[c * n + i] * 255.0f;
+            o[i * 3 + c] = (uint8_t)(v > 255.0f ? 255.0f : v < 0.0f ? 0.0f : v);
+        }
+    return VG_OK;
+}
+
+vg_status vg_taehv_decode_file_u8(const char *path, uint8_t *out, const float *z, int64_t T, int64_t h, int64_t w,
+                                  int64_t F, int64_t H, int64_t W) {
+    vg_taehv *m = NULL;
+    vg_status st = open_checked(&m, path, T, h, w, F, H, W);
+    if (st) return st;
+    u8_sink s = {out};
+    st = vg_taehv_decode_stream(m, z, T, h, w, to_rgb8, &s);
+    vg_taehv_free(m);
+    return st;
+}
+
+vg_status vg_taehv_estimate_file(const char *path, int64_t T, int64_t h, int64_t w, int64_t F, int64_t H, int64_t W, int64_t *bytes) {
+    vg_taehv *m = NULL;
+    vg_status st = open_checked(&m, path, T, h, w, F, H, W);
+    if (st) return st;
+    *bytes = 4 * m->nparams + (int64_t)vg_taehv_decode_bytes(m, T, h, w, false) + (int64_t)(3 * H * W * sizeof(float));
+    vg_taehv_free(m);
+    return VG_OK;
+}
