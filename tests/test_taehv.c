@@ -9,6 +9,8 @@
 #include "vidgen/safetensors.h"
 #include "vidgen/status.h"
 #include "vidgen/taehv.h"
+#include "vidgen/wan.h"
+#include "vidgen/io.h"
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -319,4 +321,62 @@ VG_TEST(taehv_module_cli_goldens) {
     int rc = vg_test_sh(&log, "%s module tae-decode --weights %s --input %s --output %s", bin(), g_w, g_w, o);
     CHECKF(rc == 1 && strstr(log, "vidgen: error:") && strstr(log, "in.latent"), "rc %d: %s", rc, log);
     free(log);
+}
+
+/* `vidgen --tae`: the Wan pipeline on tiny random Wan files (no VAE file at all) decodes with a
+ * random taew2_1-size TAEHV: 5 PNG frames of 32x16, the same at 1 and 2 threads, vidgen.json
+ * names the TAEHV file, --dry-run prints the TAEHV memory, a taew2_2 (48-channel) file is refused
+ * with that reason, and --tae alone takes the Wan path and asks for the Wan files. */
+VG_TEST(taehv_wan_pipeline_tae_flag) {
+    char d[600], t1[700], t2[700], *o = NULL;
+    snprintf(d, sizeof(d), "%s/wan_tae", vg_test_tmpdir());
+    vg_wan_random_opts w;
+    vg_wan_random_opts_default(&w);
+    w.dit.dim = 32; w.dit.ffn_dim = 64; w.dit.heads = 2; w.dit.layers = 2; w.dit.text_dim = 32;
+    w.t5 = (vg_t5_config){.vocab = 64, .dim = 32, .dim_attn = 32, .ffn = 48, .heads = 4, .layers = 2, .buckets = 32,
+                          .max_dist = 128, .shared_pos = false, .eps = 1e-6f};
+    w.skip_vae = true;
+    w.seed = 5;
+    CHECK_OK(vg_wan_write_random(d, &w));
+    snprintf(t1, sizeof(t1), "%s/taew2_1.safetensors", d);
+    snprintf(t2, sizeof(t2), "%s/taew2_2.safetensors", d);
+    CHECK_OK(vg_taehv_write_random(t1, 16, 1, VG_DTYPE_F16, 9, 1.4f));
+    CHECK_OK(vg_taehv_write_random(t2, 48, 2, VG_DTYPE_F16, 9, 1.4f));
+#define TAE_FILES "--diffusion-model %s/wan2.1_t2v_1.3B_fp16.safetensors --text-encoder %s/umt5_xxl_fp16.safetensors"
+#define TAE_GEN "-p 'a red ball' --frames 5 -W 32 -H 16 --steps 2 --seed 3 -q"
+    int rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " TAE_GEN " -t 1 --out %s/o1", bin(), d, d, t1, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " TAE_GEN " -t 2 --out %s/o2", bin(), d, d, t1, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, o);
+    free(o);
+    int distinct = 0;
+    for (int f = 1; f <= 5; f++) {
+        char a[800], b[800];
+        snprintf(a, sizeof(a), "%s/o1/frame_%04d.png", d, f);
+        snprintf(b, sizeof(b), "%s/o2/frame_%04d.png", d, f);
+        uint8_t *x = NULL, *y = NULL;
+        int w1, h1, w2, h2;
+        CHECK_OK(vg_png_read(a, &x, &w1, &h1));
+        CHECK_OK(vg_png_read(b, &y, &w2, &h2));
+        CHECKF(w1 == 32 && h1 == 16 && w2 == 32 && h2 == 16, "frame %d: %dx%d", f, w1, h1);
+        CHECKF(!memcmp(x, y, 32 * 16 * 3), "frame %d differs between 1 and 2 threads", f);
+        for (int i = 1; i < 32 * 16 * 3; i++) distinct += x[i] != x[0];
+        free(x); free(y);
+    }
+    CHECKF(distinct > 100, "flat frames (%d values differ from the first)", distinct);
+    char js[800], *txt = NULL;
+    snprintf(js, sizeof(js), "%s/o1/vidgen.json", d);
+    CHECK_OK(vg_file_read(js, &txt, NULL));
+    CHECKF(strstr(txt, "\"tae\"") && strstr(txt, "taew2_1.safetensors"), "vidgen.json: %s", txt);
+    free(txt);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " TAE_GEN " --dry-run 2>&1", bin(), d, d, t1);
+    CHECKF(rc == 0 && strstr(o, "tae (decoder)") && strstr(o, "memory estimate"), "dry run: rc %d: %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " TAE_GEN " --out %s/o3 2>&1", bin(), d, d, t2, d);
+    CHECKF(rc == 1 && strstr(o, "taew2_2.safetensors") && strstr(o, "48 latent channels"), "taew2_2: rc %d: %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s -p 'a ball' --tae %s --out %s/o4 2>&1", bin(), t1, d);
+    CHECKF(rc == 2 && strstr(o, "missing --diffusion-model"), "--tae alone: rc %d: %s", rc, o);
+    free(o);
 }

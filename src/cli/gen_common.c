@@ -52,6 +52,7 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
     [S_TOK] = {"tokenizer", "--tokenizer", NULL, T_STR, 0, 0},
     [S_DRY] = {"dry_run", "--dry-run", NULL, T_BOOL, 0, 0},
+    [S_TAE] = {"tae", "--tae", NULL, T_STR, 0, 0},
 };
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -328,8 +329,8 @@ static int parse_formats(const char *s, unsigned *out, gen_err *e) {
 int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_err *e) {
     memset(pl, 0, sizeof(*pl));
     vg_gen_params *p = &pl->p;
-    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY};
-    int w = gen_first_set(s, wan_only, 5);
+    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TAE};
+    int w = gen_first_set(s, wan_only, 6);
     if (w >= 0)
         return gen_fail(e, CLI_USAGE, "the Wan2.1 files are named with --model WAN_DIR or --diffusion-model/--text-encoder/--vae",
                         "%s is for Wan2.1 checkpoints, not vidgen's own model '%s'", gen_defs[w].flag, m->name);

@@ -19,6 +19,7 @@
 #include "vidgen/io.h"
 #include "vidgen/tokenizer.h"
 #include "vidgen/wan.h"
+#include "vidgen/taehv.h"
 
 static double now_s(void) {
     struct timespec t;
@@ -633,14 +634,14 @@ static vg_status pick(char **dst, scan_ctx *sc, part_kind k, const char *what, c
 
 vg_status vg_wan_discover(vg_wan_paths *p, const char *dir) {
     if (!is_dir(dir)) return vg_fail(VG_ERR_IO, "%s: not a folder", dir);
-    if (p->dit && p->t5 && p->vae) return VG_OK;
+    if (p->dit && p->t5 && (p->vae || p->tae)) return VG_OK;
     scan_ctx sc;
     memset(&sc, 0, sizeof(sc));
     scan(&sc, dir, 0);
     vg_status st;
     if ((st = pick(&p->dit, &sc, K_DIT, "diffusion model (DiT)", "--diffusion-model", dir)) ||
         (st = pick(&p->t5, &sc, K_T5, "text encoder (umT5-XXL)", "--text-encoder", dir)) ||
-        (st = pick(&p->vae, &sc, K_VAE, "VAE", "--vae", dir)))
+        (!p->tae && (st = pick(&p->vae, &sc, K_VAE, "VAE", "--vae", dir))))
         goto out;
     if (!p->tokenizer && sc.n_tok > 0) {
         /* prefer tokenizer.json / spiece.model files over a spiece_model inside a weights file */
@@ -655,7 +656,7 @@ out:
 
 void vg_wan_paths_free(vg_wan_paths *p) {
     if (!p) return;
-    free(p->dit); free(p->t5); free(p->vae); free(p->tokenizer);
+    free(p->dit); free(p->t5); free(p->vae); free(p->tokenizer); free(p->tae);
     memset(p, 0, sizeof(*p));
 }
 
@@ -738,10 +739,15 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     /* latents: x, v_cond, v_uncond, v, solver history (4n), contexts 2 x L x Dt */
     m->dit = m->dit_weights + m->dit_acts + 4 * (8 * n) + 4 * 2 * (int64_t)dc.text_len * dc.text_dim;
     vg_wan_files_close(fd); fd = NULL;
-    if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
+    if (paths->tae) { /* TAEHV decode instead of the VAE (--tae): f32 weights + fixed-size working memory */
+        if ((st = vg_taehv_estimate_file(paths->tae, T, h, w, p->frames, p->height, p->width, &m->vae))) goto out;
+        m->vae += 4 * n;
+    } else {
+    if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
     m->vae = file_size(paths->vae) + (int64_t)vg_wan_vae_decode_bytes(vae, T, h, w) + 4 * (3 * F * H * W + n);
+    }
     m->frames = (int64_t)p->frames * p->width * p->height * 3;
     int64_t mx = m->text > m->dit ? m->text : m->dit;
     m->peak = (mx > m->vae ? mx : m->vae) + m->frames;
@@ -894,6 +900,11 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
 
     /* 4. VAE decode (chunked, one latent frame at a time) */
     prog(hooks, "decode", 0, 1, 0);
+    /* --tae: TAEHV decodes the DiT's latents as they are (no VAE mean/std, taehv README) */
+    if (paths->tae) {
+        if ((st = vg_taehv_decode_file_u8(paths->tae, out, x, T, h, w, p->frames, p->height, p->width))) goto out;
+        goto decoded;
+    }
     if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
     vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
@@ -914,6 +925,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
                 float v = (u + 1.0f) * 0.5f * 255.0f;
                 out[(f * H * W + i) * 3 + c] = (uint8_t)(v > 255 ? 255 : v);
             }
+decoded:
     prog(hooks, "decode", 1, 1, now_s() - t3);
     s.decode_s = now_s() - t3;
     s.total_s = now_s() - t0;
