@@ -10,6 +10,7 @@
 #include "vidgen/status.h"
 #include "vidgen/taehv.h"
 #include "vidgen/wan.h"
+#include "vidgen/wan_vae.h"
 #include "vidgen/io.h"
 #include <stdlib.h>
 #include <string.h>
@@ -228,8 +229,12 @@ VG_TEST(taehv_loader_errors_name_file_and_tensor) {
     CHECK(rewrite(p, NULL, 0, NULL, NULL, "decoder.23.weight"));
     st = vg_taehv_open(&m, p);
     CHECKF(st == VG_ERR_FORMAT && strstr(vg_last_error(), "unexpected tensor 'decoder.23.weight'"), "unknown: %d %s", (int)st, vg_last_error());
-    /* not a TAEHV */
-    snprintf(p, sizeof(p), "%s/wan-goldens/vae_weights.safetensors", vg_test_shared());
+    /* not a TAEHV: a Wan VAE state dict */
+    snprintf(p, sizeof(p), "%s/taehv_wanvae.safetensors", vg_test_tmpdir());
+    vg_wan_vae_config vc;
+    vg_wan_vae_config_default(&vc);
+    vc.dim = 8;
+    CHECK_OK(vg_wan_vae_write_random(p, &vc, VG_DTYPE_F16, 1));
     st = vg_taehv_open(&m, p);
     CHECKF(st == VG_ERR_FORMAT && strstr(vg_last_error(), "not a TAEHV"), "wan vae: %d %s", (int)st, vg_last_error());
     CHECK(m == NULL);
