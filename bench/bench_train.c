@@ -123,8 +123,10 @@ static void gemm_run(void *p) {
     vg_matmul_nt(j->c, j->a, j->w, VG_DTYPE_F32, NULL, j->M, j->N, j->K, false);
 }
 
-/* GFLOP/s of vg_matmul_nt, f32, 2048x512x512 (M tokens x N out x K in), best of 8. */
-static double gemm_peak(int threads) {
+/* GFLOP/s of vg_matmul_nt, f32 weights, 2048x512x512 (M tokens x N out x K in), best of 8; with
+ * bf16 the operands are rounded to bf16 (vg_gemm_bf16), as the bf16 training step runs them. */
+static double gemm_peak(int threads, bool bf16) {
+    bool was = vg_gemm_bf16(bf16);
     gemm_job j = {NULL, NULL, NULL, 2048, 512, 512};
     j.a = malloc(sizeof(float) * (size_t)(j.M * j.K));
     j.w = malloc(sizeof(float) * (size_t)(j.N * j.K));
@@ -138,6 +140,7 @@ static double gemm_peak(int threads) {
         g = 2.0 * j.M * j.N * j.K / bench_time(gemm_run, &j, 8) * 1e-9;
     }
     free(j.a); free(j.w); free(j.c);
+    vg_gemm_bf16(was);
     return g;
 }
 
@@ -171,8 +174,15 @@ void bench_train(void) {
            (long long)(vg_dit_param_count(&dc) + vg_t5_param_count(&tc)), (long long)vg_dit_param_count(&dc),
            (long long)vg_t5_param_count(&tc), B, cfg.frames, cfg.size, cfg.size, dc.window, warm, meas);
 
+    /* f32 products first, then the default (bf16 products where the CPU has AVX512_BF16) */
+    const bool bf16 = cfg.bf16 && vg_gemm_bf16_available();
+    vg_train_config c32 = cfg;
+    c32.bf16 = false;
+    double ours32 = bf16 ? vidgen_step_s(&c32, threads, warm, meas) : 0;
     double ours = vidgen_step_s(&cfg, threads, warm, meas);
     if (ours <= 0) goto out;
+    printf("  products: %s\n", bf16 ? "bf16 (vdpbf16ps, f32 sums; config \"bf16\": true) and f32 side by side"
+                                     : "f32 (no AVX512_BF16 on this CPU, or config \"bf16\": false)");
     double theirs = 0, tparams = 0;
     char why[512] = "";
     int have_torch = torch_step_s(threads, 1, meas, &theirs, &tparams, why, sizeof(why)) == 0;
@@ -186,14 +196,25 @@ void bench_train(void) {
 
     /* FLOPs per clip: forward + backward = 3 x forward; shape-world captions are 10 to 13 tokens */
     double fl = 3.0 * (vg_dit_flops(&dc, cfg.frames, cfg.size, cfg.size, dc.window) + t5_flops(&tc, 11.5));
-    double gf = fl * B / ours * 1e-9, peak = gemm_peak(threads);
+    double gf = fl * B / ours * 1e-9, peak = gemm_peak(threads, bf16);
     printf("  FLOPs per training clip: %.3f GFLOP (3 x forward)\n", fl * 1e-9);
-    bench_record("GEMM peak vg_matmul_nt 2048x512x512 f32 (2 thr)", peak, "GFLOP/s", NULL, 0);
+    if (bf16 && ours32 > 0) {
+        double peak32 = gemm_peak(threads, false), gf32 = fl * B / ours32 * 1e-9;
+        bench_record("train clips/s, f32 products (2 thr)", B / ours32, "clips/s", NULL, 0);
+        bench_record("train clips/s, bf16 products (2 thr)", B / ours, "clips/s", "f32 products", B / ours32);
+        bench_record("train step speedup, bf16 vs f32 (2 thr)", ours32 / ours, "x", "target", 1.7);
+        bench_record("GEMM peak vg_matmul_nt 2048x512x512 f32 (2 thr)", peak32, "GFLOP/s", NULL, 0);
+        bench_record("GEMM peak vg_matmul_nt 2048x512x512 bf16 (2 thr)", peak, "GFLOP/s", "f32", peak32);
+        if (peak32 > 0) bench_record("train f32 step as % of the f32 GEMM peak", 100.0 * gf32 / peak32, "%", NULL, 0);
+        if (peak > 0) bench_record("train bf16 step as % of the bf16 GEMM peak", 100.0 * gf / peak, "%", "target", 55);
+    } else {
+        bench_record("GEMM peak vg_matmul_nt 2048x512x512 f32 (2 thr)", peak, "GFLOP/s", NULL, 0);
+    }
     if (have_torch)
         bench_record("train GFLOP/s, default model (2 thr)", gf, "GFLOP/s", "PyTorch 1.13 same model", fl * B / theirs * 1e-9);
     else
         bench_record("train GFLOP/s, default model (2 thr)", gf, "GFLOP/s", NULL, 0);
-    if (peak > 0) bench_record("train GFLOP/s as % of the GEMM peak", 100.0 * gf / peak, "%", NULL, 0);
+    if (peak > 0 && !bf16) bench_record("train GFLOP/s as % of the GEMM peak", 100.0 * gf / peak, "%", NULL, 0);
 
     double one = vidgen_step_s(&cfg, 1, 1, meas > 3 ? 3 : meas);
     if (one > 0) {

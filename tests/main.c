@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "test.h"
+#include "vidgen/io.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -107,4 +108,17 @@ int main(int argc, char **argv) {
     if (!failed && system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
+}
+
+bool vg_test_same_pixels(const char *d, const char *a, const char *b, int f) {
+    char pa[700], pb[700];
+    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
+    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
+    uint8_t *x = NULL, *y = NULL;
+    int w1, h1, w2, h2;
+    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
+              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
+    free(x);
+    free(y);
+    return ok;
 }

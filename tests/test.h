@@ -21,6 +21,9 @@ bool vg_test_close(const char *file, int line, const char *what, const float *a,
                    int64_t n, double atol, double rtol);
 /* Runs a shell command, returns its exit status (or -1); stdout+stderr to *out (malloc'd) when out. */
 int vg_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same pixels in dir/a/frame_NNNN.png and dir/b/frame_NNNN.png (f = NNNN); the PNGs' tEXt
+ * parameters may differ (they name the files and settings). */
+bool vg_test_same_pixels(const char *dir, const char *a, const char *b, int f);
 
 #define VG_TEST(name) \
     static void test_##name(void); \

@@ -200,3 +200,93 @@ VG_TEST(gemm_threads_bit_identical) {
     }
 #endif
 }
+
+/* vg_gemm_bf16: all three products with both operands rounded to bf16 (RNE). Reference: the _ref
+ * loops on operands rounded the same way, so only the f32 summation order differs (vdpbf16ps adds
+ * the odd k's product first, then the even one's; k blocks) and the tolerance is the f32 one.
+ * A second check against the unrounded f32 product bounds what training gives up: each product
+ * term is off by at most ~2^-7 |a w| (two roundings, unit roundoff 2^-8 each: bf16 keeps 8 significant
+ * bits), so the sum by 2^-7 sum|a w|, with sum|a w| computed from the data.
+ * A missing product (|a w| ~ 0.25) or an operand left f32 where bf16 was expected fails the first. */
+static void round_bf16(float *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = vg_bf16_to_f32(vg_f32_to_bf16(src[i]));
+}
+
+VG_TEST(gemm_bf16_ops_match_rounded_ref) {
+    if (!vg_gemm_bf16_available()) { printf("  skip: no AVX512_BF16 on this CPU\n"); return; }
+    for (int s = 0; s < NSHAPES; s++) {
+        int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *a = rnd(M * N, 11 + s), *w = rnd(N * K, 110 + s), *b = rnd(M * K, 160 + s), *bias = rnd(K, 170 + s);
+        float *ar = malloc(sizeof(float) * M * N), *wr = malloc(sizeof(float) * N * K), *br = malloc(sizeof(float) * M * K);
+        float *ref = malloc(sizeof(float) * M * K), *got = malloc(sizeof(float) * M * K), *exact = malloc(sizeof(float) * M * K);
+        float *tref = calloc((size_t)(N * K), sizeof(float)), *tgot = calloc((size_t)(N * K), sizeof(float));
+        float *wt = rnd(K * N, 510 + s), *wtr = malloc(sizeof(float) * K * N);
+        round_bf16(ar, a, M * N); round_bf16(wr, w, N * K); round_bf16(br, b, M * K); round_bf16(wtr, wt, K * N);
+        bool was = vg_gemm_bf16(true);
+        char what[128];
+        /* nn: C[M,K] = A[M,N] W[N,K] */
+        vg_matmul_nn_ref(ref, ar, wr, M, N, K, false);
+        vg_matmul_nn(got, a, w, M, N, K, false);
+        snprintf(what, sizeof(what), "bf16 nn M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+        if (!vg_test_close(__FILE__, __LINE__, what, got, ref, M * K, f32_atol(N), 1e-4)) goto out;
+        vg_matmul_nn_ref(exact, a, w, M, N, K, false);
+        for (int64_t i = 0; i < M * N; i++) ar[i] = fabsf(a[i]);
+        for (int64_t i = 0; i < N * K; i++) wr[i] = fabsf(w[i]);
+        vg_matmul_nn_ref(ref, ar, wr, M, N, K, false); /* sum |a w| per output */
+        for (int64_t i = 0; i < M * K; i++)
+            if (!(fabs((double)got[i] - exact[i]) <= ldexp((double)ref[i], -7) + f32_atol(N))) {
+                vg_test_failf(__FILE__, __LINE__, "bf16 nn vs f32 M=%lld N=%lld K=%lld [%lld]: %.8g vs %.8g, bound 2^-7 * %.6g",
+                              (long long)M, (long long)N, (long long)K, (long long)i, got[i], exact[i], ref[i]);
+                goto out;
+            }
+        round_bf16(ar, a, M * N); round_bf16(wr, w, N * K);
+        /* nt with f32 weights and bias: C[M,K] = A[M,N] Wt[K,N]^T + bias */
+        vg_matmul_nt_ref(ref, ar, wtr, VG_DTYPE_F32, bias, M, K, N, false);
+        vg_matmul_nt(got, a, wt, VG_DTYPE_F32, bias, M, K, N, false);
+        snprintf(what, sizeof(what), "bf16 nt M=%lld N=%lld K=%lld", (long long)M, (long long)K, (long long)N);
+        if (!vg_test_close(__FILE__, __LINE__, what, got, ref, M * K, f32_atol(N), 1e-4)) goto out;
+        /* tn: C[N,K] += A[M,N]^T B[M,K] */
+        vg_matmul_tn_ref(tref, ar, br, M, N, K);
+        vg_matmul_tn(tgot, a, b, M, N, K);
+        snprintf(what, sizeof(what), "bf16 tn M=%lld N=%lld K=%lld", (long long)M, (long long)N, (long long)K);
+        if (!vg_test_close(__FILE__, __LINE__, what, tgot, tref, N * K, f32_atol(M), 1e-4)) goto out;
+    out:
+        vg_gemm_bf16(was);
+        free(a); free(w); free(b); free(bias); free(ar); free(wr); free(br); free(ref); free(got); free(exact);
+        free(tref); free(tgot); free(wt); free(wtr);
+        if (vg_test_failed()) return;
+    }
+}
+
+VG_TEST(gemm_bf16_ops_threads_bit_identical) {
+#ifdef _OPENMP
+    if (!vg_gemm_bf16_available()) { printf("  skip: no AVX512_BF16 on this CPU\n"); return; }
+    const int64_t sh[2][3] = {{130, 70, 129}, {7, 300, 529}};
+    int saved = omp_get_max_threads();
+    bool was = vg_gemm_bf16(true);
+    for (int s = 0; s < 2; s++) {
+        int64_t M = sh[s][0], N = sh[s][1], K = sh[s][2];
+        size_t big = (size_t)(M > N ? M : N) * (size_t)(K > N ? K : N);
+        float *a = rnd(M * K, 25), *w = rnd(N * K, 26), *bias = rnd(N, 27), *out[2];
+        out[0] = malloc(sizeof(float) * big);
+        out[1] = malloc(sizeof(float) * big);
+        for (int op = 0; op < 3; op++) {
+            size_t n = op == 0 ? (size_t)(M * N) : op == 1 ? (size_t)(M * N) : (size_t)(K * M);
+            for (int t = 0; t < 2; t++) {
+                omp_set_num_threads(t + 1);
+                for (size_t i = 0; i < n; i++) out[t][i] = 0.5f;
+                if (op == 0) vg_matmul_nt(out[t], a, w, VG_DTYPE_F32, bias, M, N, K, true);
+                else if (op == 1) vg_matmul_nn(out[t], a, w, M, K, N, false);
+                else vg_matmul_tn(out[t], w, a, N, K, M);
+            }
+            omp_set_num_threads(saved);
+            if (memcmp(out[0], out[1], n * sizeof(float)) != 0) {
+                vg_gemm_bf16(was);
+                CHECKF(0, "bf16 op %d M=%lld N=%lld K=%lld: 1 vs 2 threads differ", op, (long long)M, (long long)N, (long long)K);
+            }
+        }
+        free(a); free(w); free(bias); free(out[0]); free(out[1]);
+    }
+    vg_gemm_bf16(was);
+#endif
+}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "test.h"
 #include "vidgen/safetensors.h"
+#include "vidgen/rng.h"
 #include "vidgen/sample.h"
 
 static vg_st_file *open_sched(void) {
@@ -67,4 +68,62 @@ VG_TEST(euler_exact_on_straight_path) {
     for (int i = 0; i < 8; i++) vg_solver_step(s, i, x, v);
     CHECK_CLOSE("euler x0", x, x0, 3, 1e-5, 1e-5);
     vg_solver_free(s);
+}
+
+/* Few-step schedules: Self-Forcing's list with the shift warp gives its published sigmas
+ * (1000,750,500,250 with shift 5 -> 1000, 937.5, 833.3, 625); without the warp sigma = t/1000;
+ * malformed lists are refused by entry. */
+VG_TEST(schedule_from_timesteps_and_sigmas) {
+    const double t[4] = {1000, 750, 500, 250};
+    float s[5];
+    CHECK_OK(vg_schedule_from_timesteps(s, t, 4, 5.0, 1));
+    const double want[5] = {1.0, 0.9375, 2.5 / 3.0, 0.625, 0.0};
+    for (int i = 0; i < 5; i++) CHECKF(s[i] == (float)want[i], "warped sigma %d: %.9g, expected %.9g", i, s[i], want[i]);
+    CHECK_OK(vg_schedule_from_timesteps(s, t, 4, 5.0, 0));
+    for (int i = 0; i < 4; i++) CHECK(s[i] == (float)(t[i] / 1000.0));
+    CHECK(s[4] == 0.0f);
+    const double up[3] = {500, 750, 250}, zero[2] = {1000, 0}, big[1] = {1001};
+    CHECK(vg_schedule_from_timesteps(s, up, 3, 5.0, 1) == VG_ERR_ARG);
+    CHECK(strstr(vg_last_error(), "entry 2"));
+    CHECK(vg_schedule_from_timesteps(s, zero, 2, 5.0, 0) == VG_ERR_ARG);
+    CHECK(vg_schedule_from_timesteps(s, big, 1, 5.0, 0) == VG_ERR_ARG);
+    const double sg[3] = {1.0, 0.5, 0.25}, bad[2] = {0.5, 0.5};
+    CHECK_OK(vg_schedule_from_sigmas(s, sg, 3));
+    CHECK(s[0] == 1.0f && s[1] == 0.5f && s[2] == 0.25f && s[3] == 0.0f);
+    CHECK(vg_schedule_from_sigmas(s, bad, 2) == VG_ERR_ARG);
+    double l[8];
+    CHECK(vg_parse_number_list("1000, 750,500,250", l, 8) == 4 && l[1] == 750);
+    CHECK(vg_parse_number_list("1000,,750", l, 8) == -1);
+    CHECK(vg_parse_number_list("1000,", l, 8) == -1);
+    CHECK(vg_parse_number_list("abc", l, 8) == -1);
+    CHECK(vg_parse_number_list("1,2,3", l, 2) == -1);
+    CHECK(vg_parse_number_list("", l, 8) == -1);
+}
+
+/* DMD: x0 = x - s_i v, renoised to s_{i+1} with the documented Philox stream; the last step
+ * returns x0 exactly. Checked element by element against the formula in double. */
+VG_TEST(dmd_step_is_x0_renoised) {
+    enum { N = 257 };
+    const float sig[4] = {1.0f, 0.9375f, 0.625f, 0.0f};
+    float x[N], v[N], x0[N];
+    for (int j = 0; j < N; j++) { x[j] = vg_philox_normal(9, 0, (uint64_t)j); v[j] = 0.5f * vg_philox_normal(9, 1, (uint64_t)j); }
+    vg_solver *s = NULL;
+    CHECK_OK(vg_solver_new(&s, VG_SAMPLER_DMD, sig, 3, N));
+    vg_solver_set_seed(s, 42);
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < N; j++) x0[j] = (float)(x[j] - (double)sig[i] * v[j]);
+        float prev[N];
+        memcpy(prev, x, sizeof(x));
+        vg_solver_step(s, i, x, v);
+        for (int j = 0; j < N; j++) {
+            double x0d = prev[j] - (double)sig[i] * v[j];
+            float want = i == 2 ? (float)x0d
+                                : (float)((1.0 - sig[i + 1]) * x0d + sig[i + 1] * (double)vg_philox_normal(42, VG_DMD_STREAM + (uint64_t)i, (uint64_t)j));
+            if (x[j] != want) { vg_solver_free(s); CHECKF(0, "step %d element %d: %.9g, expected %.9g", i, j, x[j], want); }
+        }
+    }
+    for (int j = 0; j < N; j++) CHECK(x[j] == x0[j]); /* last step: x0 itself */
+    vg_solver_free(s);
+    vg_sampler k;
+    CHECK(vg_sampler_from_name("dmd", &k) && k == VG_SAMPLER_DMD && !strcmp(vg_sampler_name(k), "dmd"));
 }

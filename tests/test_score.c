@@ -524,3 +524,52 @@ VG_TEST(score_seam) {
     CHECKF(!r[3].seam_ok && r[3].seam_pix_ratio > 2, "cut at the join: ok %d, |dI| ratio %.2f, warp %.2f",
            r[3].seam_ok, r[3].seam_pix_ratio, r[3].seam_warp_ratio);
 }
+
+/* Wrap-around (VG_EV_WRAP). Constructed 48-frame clips, a disc of radius 6 at 3 px/frame:
+ *  - on a torus: it leaves at the right edge and comes back at the left, twice (drawn at x and
+ *    x - W, so it is cut by both edges for a few frames): 2 wraps, one per crossing;
+ *  - the same, vertically (down, out at the bottom, in at the top; 48 px tall): 3 wraps;
+ *  - bouncing off the right wall and back: 0 wraps, and no other pop event;
+ *  - leaving at the right and never coming back: 0 wraps;
+ *  - two discs of the same colour resting against the left and right walls all along: 0 wraps. */
+static int wraps_of(int kind) {
+    enum { WF = 48 };
+    int64_t n = CH * CW * 3;
+    uint8_t *c = malloc((size_t)WF * n);
+    for (int t = 0; t < WF; t++) {
+        obj_t o[2];
+        int k = 0;
+        float p = 20 + 3.0f * t;
+        if (kind == 0 || kind == 1) {
+            float L = kind == 0 ? CW : CH, x = fmodf(p, L);
+            for (int s = 0; s < 2; s++) {
+                float at = x - s * L;
+                o[k++] = kind == 0 ? (obj_t){SHAPE_DISC, at, 24, 6, {RED[0], RED[1], RED[2]}} : (obj_t){SHAPE_DISC, 32, at, 6, {RED[0], RED[1], RED[2]}};
+            }
+        } else if (kind == 2) {
+            float x = p, right = CW - 7.0f; /* reflect at the wall */
+            while (x > right || x < 7) x = x > right ? 2 * right - x : 14 - x;
+            o[k++] = (obj_t){SHAPE_DISC, x, 24, 6, {RED[0], RED[1], RED[2]}};
+        } else if (kind == 3) {
+            o[k++] = (obj_t){SHAPE_DISC, p, 24, 6, {RED[0], RED[1], RED[2]}};
+        } else {
+            o[k++] = (obj_t){SHAPE_DISC, 4, 24, 6, {RED[0], RED[1], RED[2]}};
+            o[k++] = (obj_t){SHAPE_DISC, CW - 5, 24, 6, {RED[0], RED[1], RED[2]}};
+        }
+        render(c + t * n, CH, CW, GRAY, false, 0, o, k);
+    }
+    vg_score_report r = score_of(c, WF);
+    free(c);
+    if (r.f != WF) return -1;
+    if (kind == 2 && r.n_events != 0) return -2;
+    return (int)r.n_wraps;
+}
+
+VG_TEST(score_wrap_around) {
+    int w;
+    CHECKF((w = wraps_of(0)) == 2, "torus left-right: %d wraps, expected 2", w);
+    CHECKF((w = wraps_of(1)) == 3, "torus top-bottom: %d wraps, expected 3", w);
+    CHECKF((w = wraps_of(2)) == 0, "bounce: %d (expected 0 wraps and no events)", w);
+    CHECKF((w = wraps_of(3)) == 0, "leaving: %d wraps", w);
+    CHECKF((w = wraps_of(4)) == 0, "two discs at the walls: %d wraps", w);
+}

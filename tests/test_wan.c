@@ -4,6 +4,7 @@
  * config.json, tokenizer/spiece.model) all load and give bit-identical frames; mis-shaped
  * tensors are named with both shapes; 4n+1 / multiple-of-16 refusals; memory refusal;
  * discovery errors; the official -> diffusers DiT name map. Runs build/vidgen (VIDGEN_BIN). */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
@@ -44,20 +45,6 @@ static const char *comfy_dir(void) {
 
 /* one thread: the tiny model's many small OpenMP regions crawl on a loaded 2-core machine */
 #define GEN "-p 'a red ball on the cat' --frames 5 -W 32 -H 16 --steps 2 --seed 3 -q -t 1"
-
-/* same pixels in two PNGs (the tEXt parameters differ: they name the files) */
-static bool same_pixels(const char *d, const char *a, const char *b, int f) {
-    char pa[700], pb[700];
-    snprintf(pa, sizeof(pa), "%s/%s/frame_%04d.png", d, a, f);
-    snprintf(pb, sizeof(pb), "%s/%s/frame_%04d.png", d, b, f);
-    uint8_t *x = NULL, *y = NULL;
-    int w1, h1, w2, h2;
-    bool ok = vg_png_read(pa, &x, &w1, &h1) == VG_OK && vg_png_read(pb, &y, &w2, &h2) == VG_OK && w1 == w2 && h1 == h2 &&
-              memcmp(x, y, (size_t)w1 * h1 * 3) == 0;
-    free(x);
-    free(y);
-    return ok;
-}
 
 VG_TEST(wan_comfy_end_to_end_frames_and_metadata) {
     const char *cd = comfy_dir(), *d = vg_test_tmpdir();
@@ -102,7 +89,7 @@ VG_TEST(wan_comfy_end_to_end_frames_and_metadata) {
     CHECK(vg_test_sh(NULL, "%s --model %s " GEN " --seed 4 --out %s/w1s4", bin(), cd, d) == 0);
     for (int f = 1; f <= 5; f++)
         CHECKF(vg_test_sh(NULL, "cmp -s %s/w1t1/frame_%04d.png %s/w1t2/frame_%04d.png", d, f, d, f) == 0, "frame %d differs with 1 and 2 threads", f);
-    CHECK(!same_pixels(d, "w1t1", "w1s4", 3));
+    CHECK(!vg_test_same_pixels(d, "w1t1", "w1s4", 3));
 }
 
 VG_TEST(wan_prefix_free_and_diffusers_layouts_give_same_frames) {
@@ -135,8 +122,8 @@ VG_TEST(wan_prefix_free_and_diffusers_layouts_give_same_frames) {
     CHECK(vg_test_sh(NULL, "test -f %s/transformer/diffusion_pytorch_model-00002-of-00002.safetensors -a "
                      "-f %s/text_encoder/model.safetensors.index.json", df, df) == 0);
     for (int f = 1; f <= 5; f++) {
-        CHECKF(same_pixels(d, "ref", "np", f), "no-prefix frame %d differs", f);
-        CHECKF(same_pixels(d, "ref", "df", f), "diffusers frame %d differs", f);
+        CHECKF(vg_test_same_pixels(d, "ref", "np", f), "no-prefix frame %d differs", f);
+        CHECKF(vg_test_same_pixels(d, "ref", "df", f), "diffusers frame %d differs", f);
     }
     /* library level: the index opens both shards, every DiT tensor is used, names are diffusers */
     vg_wan_files *wf = NULL;
@@ -309,4 +296,95 @@ VG_TEST(wan_extra_tensor_reported) {
                         "-p 'a cat' --frames 1 -W 16 -H 16 --steps 1 -t 1 -q --out %s/extra", bin(), dst, cd, cd, d);
     CHECKF(rc == 0 && strstr(out, "warning") && strstr(out, "1 unexpected tensor") && strstr(out, "bogus.weight"), "rc %d: %s", rc, out);
     free(out);
+}
+
+/* Few-step sampling end to end: --sampler dmd with Self-Forcing's warped list and no CFG runs 4
+ * steps, records the sigmas it ran in vidgen.json, gives the same frames at 1 and 2 threads and
+ * other frames than UniPC; a model folder's config.json sets the same defaults; bad lists and a
+ * --steps that disagrees with the list are usage errors. */
+VG_TEST(wan_dmd_few_step_schedule) {
+    const char *cd = comfy_dir();
+    CHECK(cd);
+    const char *d = vg_test_tmpdir();
+#define FEW "-p 'a red ball on the cat' --frames 5 -W 32 -H 16 --seed 3 -q --sampler dmd --timesteps 1000,750,500,250 " \
+            "--warp-timesteps --flow-shift 5 --cfg-scale 1"
+    CHECK(vg_test_sh(NULL, "%s --model %s " FEW " -t 1 --out %s/dmd1", bin(), cd, d) == 0);
+    CHECK(vg_test_sh(NULL, "%s --model %s " FEW " -t 2 --out %s/dmd2", bin(), cd, d) == 0);
+    for (int f = 1; f <= 5; f++) CHECKF(vg_test_same_pixels(d, "dmd1", "dmd2", f), "dmd frame %d differs with 1 and 2 threads", f);
+    CHECK(vg_test_sh(NULL, "%s --model %s -p 'a red ball on the cat' --frames 5 -W 32 -H 16 --seed 3 -q --steps 4 --out %s/uni4",
+                     bin(), cd, d) == 0);
+    CHECK(!vg_test_same_pixels(d, "dmd1", "uni4", 3));
+    char p[700], *txt = NULL;
+    snprintf(p, sizeof(p), "%s/dmd1/vidgen.json", d);
+    CHECK_OK(vg_file_read(p, &txt, NULL));
+    cJSON *o = cJSON_Parse(txt);
+    free(txt);
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(o, "sigmas"), *sm = cJSON_GetObjectItemCaseSensitive(o, "sampler"),
+                *st = cJSON_GetObjectItemCaseSensitive(o, "steps");
+    bool ok = cJSON_IsArray(sg) && cJSON_GetArraySize(sg) == 4 && cJSON_IsString(sm) && !strcmp(sm->valuestring, "dmd") &&
+              cJSON_IsNumber(st) && st->valueint == 4 && fabs(cJSON_GetArrayItem(sg, 1)->valuedouble - 0.9375) < 1e-7 &&
+              fabs(cJSON_GetArrayItem(sg, 3)->valuedouble - 0.625) < 1e-7;
+    cJSON_Delete(o);
+    CHECKF(ok, "%s: expected sampler dmd, 4 steps, sigmas 1, 0.9375, 0.8333, 0.625", p);
+    /* the same defaults from the model folder's config.json (Self-Forcing's key names) */
+    CHECK(vg_test_sh(NULL, "mkdir -p %s/sf && cp %s/*.safetensors %s/sf/ && printf '%%s' '{\"sampler\": \"dmd\", "
+                     "\"denoising_step_list\": [1000, 750, 500, 250], \"warp_denoising_step\": true, \"timestep_shift\": 5.0, "
+                     "\"guidance_scale\": 1.0, \"_class_name\": \"WanModel\", \"dim\": 32}' > %s/sf/config.json", d, cd, d, d) == 0);
+    CHECK(vg_test_sh(NULL, "%s --model %s/sf -p 'a red ball on the cat' --frames 5 -W 32 -H 16 --seed 3 -q -t 1 --out %s/dmdcfg",
+                     bin(), d, d) == 0);
+    for (int f = 1; f <= 5; f++) CHECKF(vg_test_same_pixels(d, "dmd1", "dmdcfg", f), "config.json defaults: frame %d differs", f);
+    static const char *bad[] = {"--timesteps 500,750", "--timesteps 1000,x", "--timesteps 1000,750 --steps 3",
+                                "--sigmas 1,0.5 --timesteps 1000,500", "--warp-timesteps", "--sigmas 1.5,0.5", "--sampler ddim"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *out = NULL;
+        int rc = vg_test_sh(&out, "%s --model %s -p x --frames 5 -W 32 -H 16 %s --out %s/bad 2>&1", bin(), cd, bad[i], d);
+        bool good = rc == 2 && out && strstr(out, "vidgen: error:");
+        if (!good) { vg_test_failf(__FILE__, __LINE__, "'%s': exit %d, expected 2 with an error line: %s", bad[i], rc, out ? out : ""); free(out); return; }
+        free(out);
+    }
+#undef FEW
+}
+
+/* A distillation checkpoint saved whole (Self-Forcing / CausVid style): the DiT under
+ * "generator.model._orig_mod." beside a critic copy under "fake_score.model." with other values.
+ * vidgen takes the generator: the frames equal those of the plain file. */
+VG_TEST(wan_distilled_checkpoint_prefixes) {
+    const char *cd = comfy_dir();
+    CHECK(cd);
+    const char *d = vg_test_tmpdir();
+    char src[700], dst[700];
+    snprintf(src, sizeof(src), "%s/wan2.1_t2v_1.3B_fp16.safetensors", cd);
+    snprintf(dst, sizeof(dst), "%s/selfforcing_dit.safetensors", d);
+    vg_st_file *f = NULL;
+    CHECK_OK(vg_st_open(&f, src));
+    vg_st_writer *w = vg_st_writer_new();
+    vg_status st = VG_OK;
+    for (int64_t i = 0; i < vg_st_count(f) && !st; i++) {
+        const vg_tensor *t = vg_st_at(f, i);
+        const char *nm = vg_st_name(f, i);
+        if (!strncmp(nm, "model.diffusion_model.", 22)) nm += 22;
+        char a[300], b[300];
+        snprintf(a, sizeof(a), "fake_score.model.%s", nm);
+        snprintf(b, sizeof(b), "generator.model._orig_mod.%s", nm);
+        int64_t n = vg_tensor_numel(t);
+        float *v = malloc(sizeof(float) * (size_t)(n ? n : 1));
+        vg_to_f32(v, t->data, t->dtype, n);
+        for (int64_t j = 0; j < n; j++) v[j] = -v[j]; /* the critic: other values */
+        st = vg_st_writer_add_f32(w, a, t->dtype, t->ndim, t->shape, v);
+        free(v);
+        if (!st) st = vg_st_writer_add(w, b, t->dtype, t->ndim, t->shape, t->data);
+    }
+    const char *meta = vg_st_metadata(f, "config"); /* the tiny DiT's shape config travels along */
+    if (!st && meta) st = vg_st_writer_meta(w, "config", meta);
+    if (!st) st = vg_st_writer_save(w, dst);
+    vg_st_writer_free(w);
+    vg_st_close(f);
+    CHECK_OK(st);
+    CHECK(vg_test_sh(NULL, "%s --model %s " GEN " --out %s/sf_ref", bin(), cd, d) == 0);
+    char *out = NULL;
+    int rc = vg_test_sh(&out, "%s --diffusion-model %s --text-encoder %s/umt5_xxl_fp16.safetensors --vae %s/wan_2.1_vae.safetensors "
+                        GEN " --out %s/sf_gen 2>&1", bin(), dst, cd, cd, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, out ? out : "");
+    free(out);
+    for (int fr = 1; fr <= 5; fr++) CHECKF(vg_test_same_pixels(d, "sf_ref", "sf_gen", fr), "frame %d: not the generator's frames", fr);
 }

@@ -50,7 +50,8 @@ vg_status vg_shape_sample(vg_shape_spec *s, vg_rng *r, int frames, const vg_held
  * has an index out of range or buf is too small. */
 int vg_shape_caption(char *buf, size_t cap, const vg_shape_spec *s);
 /* Parses a caption of the grammar above (case-insensitive, extra blanks and a final '.'
- * allowed) into the discrete fields of *s; continuous fields get neutral defaults
+ * allowed; the size is optional: s->size is -1 when the caption gives none; "an" may stand
+ * for "a") into the discrete fields of *s; continuous fields get neutral defaults
  * (centre of the frame, speed 0.03, phase 0). VG_ERR_ARG with a message naming the
  * unknown or missing word. Accepts any colour pair (the judge may be asked anything). */
 vg_status vg_shape_parse(vg_shape_spec *s, const char *caption);

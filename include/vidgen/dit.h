@@ -66,6 +66,8 @@ typedef struct {
     vg_dit_weights w;
     float *owned;          /* f32 storage owned by the model (vectors, or all params) */
     int64_t n_owned;
+    void **bufs;           /* further owned weight copies (LoRA-merged matrices), freed with the model */
+    int n_bufs;
 } vg_dit;
 
 /* Visits every parameter with its checkpoint key (official Wan names) and shape. */

@@ -13,6 +13,7 @@
 #define VIDGEN_QUANT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "vidgen/status.h"
 #include "vidgen/tensor.h"
 
 #define VG_QK 32   /* elements per block, Q4_0 .. Q8_0 */
@@ -41,5 +42,36 @@ void vg_dequant_row_ref(vg_dtype t, const void *src, float *dst, int64_t n);
 /* ggml's reference quantizer (quantize_row_*_ref, no importance matrix) for one row of n
  * elements, n a multiple of the block. */
 void vg_quant_row_ref(vg_dtype t, const float *src, void *dst, int64_t n);
+/* ggml's quantizer with an importance matrix (the quantize_*_impl paths of ggml_quantize_chunk):
+ * imatrix holds n weights, NULL means all ones. With NULL this gives, byte for byte, what
+ * stable-diffusion.cpp's `-M convert --type T` writes (../shared/gguf-goldens), and a lower error
+ * than vg_quant_row_ref for every block type. Q8_0, F16, BF16 have no weighted path (same as
+ * vg_quant_row_ref). */
+void vg_quant_row_imatrix_ref(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
+/* Same bytes, faster: the scale searches of every block type run 16 sub-blocks at once on
+ * AVX-512 (8 on AVX2) where the CPU has it (one per lane, the same float operations). */
+void vg_quant_row_imatrix(vg_dtype t, const float *src, void *dst, int64_t n, const float *imatrix);
+
+/* Whole tensors, rows x cols row-major, in parallel over rows (OpenMP; bit-identical at any
+ * thread count). t is F32, F16, BF16 or a block type; cols must be a multiple of
+ * vg_dtype_block(t) (VG_ERR_SHAPE otherwise); dst holds rows * vg_dtype_row_bytes(t, cols) bytes
+ * (that function is also the size of a quantized tensor). vg_quantize uses
+ * vg_quant_row_imatrix(.., NULL): the bytes stable-diffusion.cpp's convert writes. */
+vg_status vg_quantize(vg_dtype t, const float *src, void *dst, int64_t rows, int64_t cols);
+vg_status vg_dequantize(vg_dtype t, const void *src, float *dst, int64_t rows, int64_t cols);
+
+/* C[M,N] = A[M,K] . W[N,K]^T (+ bias[N]) with W quantized: rows of K elements of type wt (Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K), row stride vg_dtype_row_bytes(wt, K),
+ * K a positive multiple of vg_dtype_block(wt). Each activation row is quantized as ggml does for
+ * the type's vec_dot (quantize_row_q8_0 / q8_1 for the 32-element types, q8_K for the K-quants;
+ * the activation scales are kept in f32 instead of f16), each block's integer dot product is
+ * exact, and the float steps are fixed (ops/quant_internal.h), so the result is bit-identical to
+ * _ref on every path and for any thread count. The weights are never expanded: panels of 32 rows
+ * are unpacked to 8-bit codes into a per-thread buffer on the fly. Bad arguments (another type,
+ * K not a multiple of the block) fill C with NaN and record the error (vg_last_error). */
+void vg_qmatmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const float *bias, int64_t M, int64_t N,
+                   int64_t K);
+void vg_qmatmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias, int64_t M,
+                       int64_t N, int64_t K);
 
 #endif

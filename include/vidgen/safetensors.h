@@ -45,6 +45,14 @@ vg_status vg_st_check_all_used(const vg_st_file *f);
 /* Clear the "used" marks. */
 void vg_st_reset_used(vg_st_file *f);
 
+/* A vg_st_file over tensor views that live elsewhere (another format's mapping, converted
+ * copies), so code written for safetensors reads them: views and names are copied (not the
+ * data), meta_kv holds n_meta key/value string pairs, release(owner) runs at vg_st_close (also
+ * when this fails). VG_ERR_FORMAT for a duplicate name. Used for GGUF files (wan_gguf.c). */
+vg_status vg_st_from_views(vg_st_file **out, const char *path, int64_t n, const char *const *names,
+                           const vg_tensor *t, int64_t n_meta, const char *const *meta_kv, void *owner,
+                           void (*release)(void *));
+
 /* Writer. Tensors are copied at add time (the caller keeps its buffers); duplicate names,
  * "__metadata__" and duplicate metadata keys are refused with VG_ERR_ARG. save writes
  * path.tmp.<pid> + fsync + rename (vg_file_write_atomic_v). Layout: header padded with

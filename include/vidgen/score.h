@@ -60,7 +60,13 @@ typedef struct {
     int track;             /* track id (index into vg_tracks), -1 none */
 } vg_object;
 
-typedef enum { VG_EV_JUMP, VG_EV_BIRTH, VG_EV_DEATH, VG_EV_MERGE, VG_EV_SPLIT } vg_event_kind;
+/* WRAP: an object that leaves at one border and comes back at the opposite one (a torus, not a
+ * wall): a track last seen touching a border and a track that starts touching the opposite
+ * border within VG_WRAP_FRAMES frames, same colour, at the same height (or column); or one object
+ * cut in two by opposite borders (two same-colour parts, one on each, overlapping across the
+ * axis), counted at the first frame of such a run after a frame where it touched one border only. */
+typedef enum { VG_EV_JUMP, VG_EV_BIRTH, VG_EV_DEATH, VG_EV_MERGE, VG_EV_SPLIT, VG_EV_WRAP } vg_event_kind;
+#define VG_WRAP_FRAMES 3
 typedef struct {
     vg_event_kind kind;
     int64_t frame;         /* the frame where it is first seen */
@@ -115,6 +121,7 @@ typedef struct {
     double jitter_px, interp_score, smooth_score;
     int64_t n_events;
     double events_score;
+    int64_t n_wraps;                        /* VG_EV_WRAP among the events */
     double dyn_max_rad, dyn_frac;           /* mean top-5% flow magnitude, fraction of pairs over thres */
     double dyn_thres;
     int dyn_count_num;

@@ -27,6 +27,10 @@ typedef struct {
     bool amx_f32;            /* f32 matrix products on AMX tiles (bf16 hi/lo, vg_gemm_f32_amx) where
                               * the CPU has them; default true. Bit-identical across thread counts
                               * either way, but a run resumed with the other setting diverges. */
+    bool bf16;               /* bf16 operands in the forward and backward matrix products (f32 sums,
+                              * f32 master weights and optimizer state; vg_gemm_bf16) where the CPU
+                              * has AVX512_BF16; default true. Elsewhere the f32 path runs. AMX
+                              * (amx_f32) takes precedence on CPUs that have it. */
 } vg_train_config;
 
 /* Defaults, then the JSON object text over them. Errors name `what` and the key. */

@@ -57,10 +57,21 @@ vg_status vg_wan_dit_detect(vg_dit_config *cfg, vg_wan_names *names, char *prefi
 vg_status vg_wan_dit_load(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, vg_wan_names names,
                           const char *prefix);
 
+/* As vg_wan_dit_load; weight_type >= 0 (a vg_dtype) converts the F16/BF16/F32 matrices whose rows
+ * are a multiple of its block to it (quantized with vg_quantize, owned by m), and gives the
+ * source pages back to the kernel (madvise) as it goes; -1 keeps them as stored. */
+vg_status vg_wan_dit_load_as(vg_dit *m, const vg_dit_config *cfg, vg_wan_files *f, vg_wan_names names,
+                             const char *prefix, int weight_type);
+
 /* ---- umT5 ------------------------------------------------------------------------------ */
 /* Loads the text encoder (official or HF names, any prefix, config inferred from the shapes)
  * as views into f (f must stay open while m is used; free m with vg_t5_free). */
 vg_status vg_wan_t5_load(vg_t5 *m, vg_wan_files *f);
+
+/* llama.cpp umT5 GGUF names (token_embd, enc.blk.N.attn_q, ...) <-> HF T5 names (shared,
+ * encoder.block.N.layer.0.SelfAttention.q, ...; to_llama also takes the official Wan T5 names);
+ * false for a name with no counterpart. */
+bool vg_wan_t5_llama_name(char *out, size_t cap, const char *name, bool to_llama);
 
 /* ---- the pipeline ---------------------------------------------------------------------- */
 /* The official default negative prompt (wan/configs/shared_config.py sample_neg_prompt). */
@@ -84,6 +95,12 @@ typedef struct {
     uint64_t seed;
     vg_sampler sampler;
     int window;                           /* temporal window in latent frames; < 0 = all */
+    const float *sigmas;                  /* optional [steps + 1] schedule (vg_schedule_from_timesteps /
+                                           * _sigmas); NULL = Wan's shifted schedule */
+    const char *const *loras;             /* optional "FILE[:SCALE]" LoRAs merged into the DiT at load */
+    int n_loras;
+    int weight_type;                      /* -1: weights as stored; else a vg_dtype (--type): the DiT's F16/BF16/F32
+                                           * matrices are converted to it at load (vg_wan_dit_load_as) */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);

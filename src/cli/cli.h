@@ -28,5 +28,6 @@ int vg_cmd_dataset(int argc, char **argv);
 int vg_cmd_score(int argc, char **argv);
 int vg_cmd_module(int argc, char **argv);
 int vg_cmd_batch(int argc, char **argv);
+int vg_cmd_convert(int argc, char **argv);
 
 #endif

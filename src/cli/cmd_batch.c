@@ -62,7 +62,8 @@ typedef struct {
     cJSON *meta;            /* effective settings once resolved (owned) */
 } job;
 
-typedef struct { char dir[4096]; vg_model m; bool ok; gen_err err; double sec_per_flop; } model_slot;
+/* one open model per (folder, LoRA list): jobs with other LoRAs get their own merged copy */
+typedef struct { char dir[4096]; char *loras; vg_model m; bool ok; gen_err err; double sec_per_flop; } model_slot;
 
 /* ---- the jobs file ------------------------------------------------------------------ */
 
@@ -200,8 +201,9 @@ static model_slot *get_model(model_slot **slots, int *n, const gen_settings *s) 
     gen_err e = {0};
     if (s->set[S_MODEL]) snprintf(dir, sizeof(dir), "%s", s->str[S_MODEL]);
     else if (vg_model_find_default(dir, sizeof(dir))) gen_fail_lib(&e, "pass --model DIR");
+    const char *lo = s->set[S_LORA] ? s->str[S_LORA] : "";
     for (int i = 0; i < *n; i++)
-        if (!strcmp((*slots)[i].dir, dir)) return &(*slots)[i];
+        if (!strcmp((*slots)[i].dir, dir) && !strcmp((*slots)[i].loras ? (*slots)[i].loras : "", lo)) return &(*slots)[i];
     model_slot *ns = realloc(*slots, sizeof(model_slot) * (size_t)(*n + 1));
     if (!ns) return NULL;
     *slots = ns;
@@ -209,8 +211,10 @@ static model_slot *get_model(model_slot **slots, int *n, const gen_settings *s) 
     memset(m, 0, sizeof(*m));
     snprintf(m->dir, sizeof(m->dir), "%s", dir);
     m->err = e;
+    m->loras = *lo ? strdup(lo) : NULL;
     if (!e.code) {
         if (vg_model_open(&m->m, dir)) gen_fail_lib(&m->err, NULL);
+        else if (*lo && gen_merge_loras(&m->m.dit, lo, true, &m->err)) vg_model_close(&m->m);
         else m->ok = true;
     }
     return m;
@@ -483,7 +487,7 @@ fail:
 done:
     for (int i = 0; i < n; i++) { gen_settings_free(&jobs[i].s); cJSON_Delete(jobs[i].meta); }
     free(jobs);
-    for (int i = 0; i < n_models; i++) if (models[i].ok) vg_model_close(&models[i].m);
+    for (int i = 0; i < n_models; i++) { if (models[i].ok) vg_model_close(&models[i].m); free(models[i].loras); }
     free(models);
     free(txt);
     gen_settings_free(&cl);

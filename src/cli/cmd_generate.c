@@ -78,7 +78,9 @@ static bool wants_wan(int argc, char **argv) {
             char p[4200];
             snprintf(p, sizeof(p), "%s/config.json", argv[i + 1]);
             char *txt = NULL;
-            if (vg_file_read(p, &txt, NULL) != VG_OK) {
+            vg_status rs = vg_file_read(p, &txt, NULL);
+            if (rs == VG_ERR_OOM) return false; /* not a sign of Wan files: the vidgen path reports it */
+            if (rs != VG_OK) {
                 struct stat sb;
                 return stat(argv[i + 1], &sb) == 0 && S_ISDIR(sb.st_mode); /* a folder of Wan files */
             }
@@ -119,7 +121,8 @@ int vg_cmd_generate(int argc, char **argv) {
     else if (vg_model_find_default(mdir, sizeof(mdir))) { rc = cli_lib_error("pass --model DIR, or run make demo first"); goto done; }
     vg_model m;
     if (vg_model_open(&m, mdir)) { rc = cli_lib_error(NULL); goto done; }
-    gen_plan pl;
+    gen_plan pl = {0};
+    if (s.set[S_LORA] && (rc = gen_merge_loras(&m.dit, s.str[S_LORA], s.set[S_QUIET] && s.num[S_QUIET], &e))) goto fail_model;
     const char *out = s.set[S_OUT] ? s.str[S_OUT] : "out";
     bool overwrite = s.set[S_OVERWRITE] && s.num[S_OVERWRITE];
     vg_gen_stats st;

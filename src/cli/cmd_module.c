@@ -12,6 +12,7 @@
 #include <string.h>
 #include "cli.h"
 #include "vidgen/io.h"
+#include "vidgen/lora.h"
 #include "vidgen/wan.h"
 #include "vidgen/taehv.h"
 
@@ -26,6 +27,7 @@ static const char *HELP =
     "  tae-encode: in.video [1,F,3,H,W] in [0,1] -> out.latent [1,ceil(F/4),C,h,w] (TAEHV)\n"
     "  The config comes from the weights' __metadata__ \"config\" (or the shapes); --config FILE.json overrides it\n"
     "  (official keys; dit and t5). Options: -t N threads, --temporal-window K (dit), -q,\n"
+    "  --lora FILE[:SCALE] (dit, repeatable: merged into the weights after loading),\n"
     "  --vae-stripes N (vae-decode: N horizontal stripes, 0 = as few as fit 2 GiB of working memory).\n";
 
 /* tensor name as f32 (caller frees); numel into *n. NULL + error when absent or not numeric. */
@@ -54,7 +56,10 @@ static int unbatch(const vg_tensor *t, int64_t *sh, int want) {
     return 0;
 }
 
-static vg_status run_dit(const char *wpath, const char *cfg_json, vg_st_file *in, vg_st_writer *w, int window) {
+enum { MAX_LORAS = 16 };
+
+static vg_status run_dit(const char *wpath, const char *cfg_json, vg_st_file *in, vg_st_writer *w, int window,
+                         const char *const *loras, int n_loras) {
     vg_wan_files *f = NULL;
     vg_dit m = {0};
     vg_dit_acts *a = NULL;
@@ -68,6 +73,16 @@ static vg_status run_dit(const char *wpath, const char *cfg_json, vg_st_file *in
     if ((st = vg_wan_files_open(&f, wpath)) || (st = vg_wan_dit_detect(&cfg, &names, prefix, sizeof(prefix), f))) goto out;
     if (cfg_json && (st = vg_dit_config_from_json(&cfg, cfg_json, "--config"))) goto out;
     if ((st = vg_wan_dit_load(&m, &cfg, f, names, prefix))) goto out;
+    for (int i = 0; i < n_loras; i++) {
+        char lp[4096];
+        float sc;
+        vg_lora_report rep;
+        if (!vg_lora_parse_spec(loras[i], lp, sizeof(lp), &sc)) { st = vg_fail(VG_ERR_ARG, "--lora '%s': expected FILE[:SCALE]", loras[i]); goto out; }
+        if ((st = vg_lora_apply(&m, lp, sc, &rep))) goto out;
+        if (rep.unmatched)
+            fprintf(stderr, "vidgen: warning: %s: %d LoRA key%s this model lacks, ignored: %s%s\n", lp, rep.unmatched,
+                    rep.unmatched > 1 ? "s" : "", rep.unmatched_names, rep.unmatched > 8 ? ", ..." : "");
+    }
     if (!(x = get_f32(in, "in.x", &tx, &nx)) || !(t = get_f32(in, "in.t", NULL, &nt)) || !(c = get_f32(in, "in.context", &tc, &nc))) { st = VG_ERR_FORMAT; goto out; }
     if (unbatch(tx, sh, 4) || sh[0] != cfg.in_dim) { st = vg_fail(VG_ERR_SHAPE, "in.x: expected [%d,F,H,W]", cfg.in_dim); goto out; }
     if (unbatch(tc, csh, 2) || csh[1] != cfg.text_dim || csh[0] > cfg.text_len) {
@@ -216,9 +231,10 @@ out:
 
 int vg_cmd_module(int argc, char **argv) {
     const char *kind = NULL, *wpath = NULL, *ipath = NULL, *opath = NULL, *cpath = NULL;
-    int window = -1;
+    int window = -1, n_loras = 0;
     long stripes = -1;
     bool sequential = false;
+    const char *loras[MAX_LORAS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); return 0; }
@@ -226,11 +242,16 @@ int vg_cmd_module(int argc, char **argv) {
         if (!strcmp(a, "--sequential")) { sequential = true; continue; }
         const char **dst = !strcmp(a, "--weights") ? &wpath : !strcmp(a, "--input") ? &ipath : !strcmp(a, "--output") ? &opath
                           : !strcmp(a, "--config") ? &cpath : NULL;
-        if (dst || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--temporal-window") || !strcmp(a, "--vae-stripes")) {
+        if (dst || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--temporal-window") || !strcmp(a, "--vae-stripes") ||
+            !strcmp(a, "--lora")) {
             if (i + 1 >= argc) return cli_error(CLI_USAGE, NULL, "%s needs a value", a);
             const char *v = argv[++i];
             long n;
             if (dst) *dst = v;
+            else if (!strcmp(a, "--lora")) {
+                if (n_loras == MAX_LORAS) return cli_error(CLI_USAGE, NULL, "at most %d --lora files", MAX_LORAS);
+                loras[n_loras++] = v;
+            }
             else if (!strcmp(a, "--temporal-window")) {
                 if (strcmp(v, "all") && !cli_parse_int(v, 0, 100000, &n)) return cli_error(CLI_USAGE, NULL, "--temporal-window must be a count or 'all', got '%s'", v);
                 window = strcmp(v, "all") ? (int)n : -1;
@@ -260,7 +281,8 @@ int vg_cmd_module(int argc, char **argv) {
     vg_status st = vg_st_open(&in, ipath);
     if (!st && !(w = vg_st_writer_new())) st = vg_fail(VG_ERR_OOM, "out of memory");
     if (!st) {
-        if (!strcmp(kind, "dit")) st = run_dit(wpath, cfg, in, w, window);
+        if (n_loras && strcmp(kind, "dit")) st = vg_fail(VG_ERR_ARG, "--lora is for the dit module");
+        else if (!strcmp(kind, "dit")) st = run_dit(wpath, cfg, in, w, window, loras, n_loras);
         else if (!strcmp(kind, "t5")) st = run_t5(wpath, cfg, in, w);
         else if (!strncmp(kind, "tae-", 4)) st = run_tae(wpath, in, w, !strcmp(kind, "tae-decode"), sequential);
         else st = run_vae(wpath, in, w, !strcmp(kind, "vae-decode"), stripes);

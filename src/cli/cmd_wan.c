@@ -30,12 +30,22 @@ static const char *HELP =
     "  -n, --negative-prompt TEXT   [Wan's Chinese default negative prompt]\n"
     "      --frames N               4n+1 frames [81]\n"
     "  -W, --width W, -H, --height H  multiples of 16 [832x480]\n"
-    "      --steps N [50]  --cfg-scale F [5.0]  --flow-shift F [5.0]  --sampler unipc|euler [unipc]\n"
+    "      --steps N [50]  --cfg-scale F [5.0]  --flow-shift F [5.0]  --sampler unipc|euler|dmd [unipc]\n"
+    "      --timesteps LIST         few-step schedule, e.g. 1000,750,500,250 (sets --steps); sigma = t/1000\n"
+    "      --warp-timesteps         sigma = shift(t/1000) with --flow-shift (Self-Forcing, lightx2v)\n"
+    "      --sigmas LIST            the schedule as sigmas in (0,1], decreasing\n"
+    "      --lora FILE[:SCALE]      merge a LoRA into the DiT (repeatable; PEFT, kohya or .diff formats)\n"
+    "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the DiT's f16/bf16/f32 matrices\n"
+    "                               at load (as sd.cpp --type; the text encoder is kept as stored)\n"
+    "      (--cfg-scale 1 skips the unconditional forward; a --model DIR's config.json may set sampler,\n"
+    "       steps, timesteps/denoising_step_list, sigmas, warp_timesteps/warp_denoising_step,\n"
+    "       flow_shift/timestep_shift, cfg_scale/guidance_scale as defaults under --config and flags)\n"
     "  -s, --seed N                 Philox noise seed [0]\n"
     "      --temporal-window K|all  local attention over +-K latent frames [all]\n"
     "  -m, --model DIR              folder to search for the files below\n"
-    "      --diffusion-model F      DiT: .safetensors (prefix model.diffusion_model. optional), index.json or folder\n"
-    "      --text-encoder F         umT5-XXL encoder (HF or official names)\n"
+    "      --diffusion-model F      DiT: .safetensors (prefix model.diffusion_model. optional), index.json, folder or\n"
+    "                               .gguf (ComfyUI-GGUF, stable-diffusion.cpp; Q8_0 .. Q2_K, F16, BF16, F32)\n"
+    "      --text-encoder F         umT5-XXL encoder (HF or official names; .gguf with llama.cpp names too)\n"
     "      --vae F                  Wan2.1 VAE\n"
     "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors: ~20x faster, less memory,\n"
     "                               softer frames); the VAE is then not needed\n"
@@ -66,12 +76,53 @@ static void on_message(void *ctx, const char *msg) { fprintf(stderr, "vidgen: wa
 
 static double mib(int64_t b) { return (double)b / 1048576.0; }
 
+/* Sampler defaults from DIR/config.json (a distilled model's folder): only the keys below are
+ * read (the rest of the file is the model's own), mapped onto the settings; s stays on top. */
+static int model_defaults(gen_settings *s, const char *dir, gen_err *e) {
+    static const struct { const char *key; int k; } map[] = {
+        {"sampler", S_SAMPLER}, {"steps", S_STEPS}, {"timesteps", S_TIMESTEPS}, {"denoising_step_list", S_TIMESTEPS},
+        {"sigmas", S_SIGMAS}, {"warp_timesteps", S_WARP}, {"warp_denoising_step", S_WARP}, {"flow_shift", S_SHIFT},
+        {"timestep_shift", S_SHIFT}, {"sample_shift", S_SHIFT}, {"cfg_scale", S_CFG}, {"guidance_scale", S_CFG},
+    };
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    if (access(path, R_OK) != 0) return 0;
+    char *txt = NULL;
+    if (vg_file_read(path, &txt, NULL)) return gen_fail_lib(e, NULL);
+    cJSON *o = cJSON_Parse(txt), *pick = cJSON_CreateObject();
+    free(txt);
+    int rc = 0;
+    if (!cJSON_IsObject(o)) { rc = gen_fail(e, CLI_USAGE, NULL, "%s: not a JSON object", path); goto out; }
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, map[i].key);
+        if (!it) continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(pick, gen_defs[map[i].k].key);
+        cJSON_AddItemToObject(pick, gen_defs[map[i].k].key, cJSON_Duplicate(it, true));
+    }
+    gen_settings md = {0};
+    if (!(rc = gen_apply_json(&md, pick, path, NULL, e))) {
+        gen_overlay(&md, s); /* flags and --config win */
+        gen_settings_free(s);
+        *s = md;
+    } else {
+        gen_settings_free(&md);
+    }
+out:
+    cJSON_Delete(o);
+    cJSON_Delete(pick);
+    return rc;
+}
+
+
 int vg_cmd_wan(int argc, char **argv) {
     gen_settings s = {0};
     gen_err e = {0};
     int rc = 0;
     vg_wan_paths paths = {0};
     uint8_t *frames = NULL;
+    float *sched = NULL;
+    char **loras = NULL;
+    int n_loras = 0;
     cJSON *meta = NULL;
     char *params = NULL;
     for (int i = 1; i < argc; i++) {
@@ -79,6 +130,7 @@ int vg_cmd_wan(int argc, char **argv) {
         if (!strcmp(argv[i], "--version")) { printf("vidgen %s\n", VG_VERSION); return 0; }
     }
     if ((rc = gen_parse_argv(&s, argc, argv, "see vidgen --model WAN_DIR --help", &e))) { gen_err_print(&e); goto done; }
+    if (s.set[S_MODEL] && (rc = model_defaults(&s, s.str[S_MODEL], &e))) { gen_err_print(&e); goto done; }
     static const int ours_only[] = {S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT, S_INIT_COUNT, S_ANCHOR, S_CHUNK, S_CHUNK_OV};
     int o = gen_first_set(&s, ours_only, (int)(sizeof(ours_only) / sizeof(ours_only[0])));
     if (o >= 0) { rc = cli_error(CLI_USAGE, "see vidgen --model WAN_DIR --help", "%s is not supported with Wan2.1 checkpoints", gen_defs[o].flag); goto done; }
@@ -96,7 +148,41 @@ int vg_cmd_wan(int argc, char **argv) {
     if (s.set[S_SHIFT]) p.flow_shift = (float)s.num[S_SHIFT];
     if (s.set[S_SEED]) p.seed = s.u64[S_SEED];
     if (s.set[S_WINDOW]) p.window = (int)s.num[S_WINDOW];
-    if (s.set[S_SAMPLER] && !vg_sampler_from_name(s.str[S_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler", "unknown sampler '%s'", s.str[S_SAMPLER]); goto done; }
+    if (s.set[S_SAMPLER] && !vg_sampler_from_name(s.str[S_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler, dmd", "unknown sampler '%s'", s.str[S_SAMPLER]); goto done; }
+    if (s.set[S_TIMESTEPS] && s.set[S_SIGMAS]) { rc = cli_error(CLI_USAGE, "give the schedule once", "--timesteps and --sigmas both given"); goto done; }
+    if (s.set[S_WARP] && s.num[S_WARP] && !s.set[S_TIMESTEPS]) { rc = cli_error(CLI_USAGE, "e.g. --timesteps 1000,750,500,250 --warp-timesteps --flow-shift 5", "--warp-timesteps needs --timesteps"); goto done; }
+    if (s.set[S_TIMESTEPS] || s.set[S_SIGMAS]) {
+        double lst[GEN_LIST_MAX];
+        int k = s.set[S_TIMESTEPS] ? S_TIMESTEPS : S_SIGMAS, n = vg_parse_number_list(s.str[k], lst, GEN_LIST_MAX);
+        if (s.set[S_STEPS] && (int)s.num[S_STEPS] != n) {
+            rc = cli_error(CLI_USAGE, "drop --steps: the list sets it", "--steps %d but %s has %d entries", (int)s.num[S_STEPS], gen_defs[k].flag, n);
+            goto done;
+        }
+        p.steps = n;
+        if (!(sched = malloc(sizeof(float) * (size_t)(n + 1)))) { rc = cli_error(CLI_RUNTIME, NULL, "out of memory"); goto done; }
+        vg_status ss = k == S_TIMESTEPS ? vg_schedule_from_timesteps(sched, lst, n, p.flow_shift, s.set[S_WARP] && s.num[S_WARP])
+                                        : vg_schedule_from_sigmas(sched, lst, n);
+        if (ss) { rc = cli_error(CLI_USAGE, "e.g. --timesteps 1000,750,500,250", "%s", vg_last_error()); goto done; }
+        p.sigmas = sched;
+    }
+    if (s.set[S_LORA]) {
+        for (char *q = s.str[S_LORA]; q; q = strchr(q, '\n')) { n_loras++; q++; if (!*q) break; }
+        if (!(loras = calloc((size_t)n_loras + 1, sizeof(char *)))) { rc = cli_error(CLI_RUNTIME, NULL, "out of memory"); goto done; }
+        char *save = NULL;
+        n_loras = 0;
+        for (char *t = strtok_r(s.str[S_LORA], "\n", &save); t; t = strtok_r(NULL, "\n", &save)) loras[n_loras++] = t;
+        p.loras = (const char *const *)loras;
+        p.n_loras = n_loras;
+    }
+    if (s.set[S_WTYPE]) {
+        vg_dtype wt;
+        if (!vg_dtype_from_any_name(s.str[S_WTYPE], &wt) || (!vg_dtype_is_quant(wt) && wt != VG_DTYPE_F32 && wt != VG_DTYPE_F16 && wt != VG_DTYPE_BF16)) {
+            rc = cli_error(CLI_USAGE, "types: q8_0 q6_k q5_k q4_k q5_0 q5_1 q4_0 q4_1 q3_k q2_k", "--type '%s' is not a weight type", s.str[S_WTYPE]);
+            goto done;
+        }
+        if (n_loras && vg_dtype_is_quant(wt)) { rc = cli_error(CLI_USAGE, "merge the LoRA first, or drop --type", "--lora with a quantizing --type is not supported"); goto done; }
+        p.weight_type = (int)wt;
+    }
     if (vg_wan_check_size(&p)) { rc = cli_error(CLI_USAGE, "Wan2.1-1.3B is trained at 832x480 and 480x832, 81 frames", "%s", vg_last_error()); goto done; }
     if (s.set[S_THREADS]) cli_set_threads((int)s.num[S_THREADS]);
 
@@ -168,6 +254,18 @@ int vg_cmd_wan(int argc, char **argv) {
     cJSON_AddRawToObject(meta, "seed", seedbuf);
     cJSON_AddStringToObject(meta, "sampler", vg_sampler_name(p.sampler));
     cJSON_AddNumberToObject(meta, "flow_shift", p.flow_shift);
+    if (p.sigmas) { /* the schedule as run (sigmas reproduce it exactly, whatever list made it) */
+        double sg[GEN_LIST_MAX];
+        for (int i = 0; i < p.steps; i++) sg[i] = p.sigmas[i];
+        cJSON_AddItemToObject(meta, "sigmas", cJSON_CreateDoubleArray(sg, p.steps));
+        if (s.set[S_TIMESTEPS]) cJSON_AddStringToObject(meta, "timesteps_given", s.str[S_TIMESTEPS]);
+    }
+    if (p.sampler == VG_SAMPLER_DMD)
+        cJSON_AddStringToObject(meta, "noise", "x_T: Philox(seed, stream = latent frame, index); dmd step i: Philox(seed, 2^40 + i, index)");
+    if (n_loras) {
+        cJSON *la = cJSON_AddArrayToObject(meta, "loras");
+        for (int i = 0; i < n_loras; i++) cJSON_AddItemToArray(la, cJSON_CreateString(loras[i]));
+    }
     if (p.window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p.window);
     cJSON_AddNumberToObject(meta, "fps", 16);
@@ -211,6 +309,8 @@ int vg_cmd_wan(int argc, char **argv) {
         fprintf(stderr, "vidgen: wrote %d frames to %s/ in %.1fs (text %.1fs, %.2fs per step, decode %.1fs; peak RSS %.0f MiB)\n",
                 p.frames, out, st.total_s, st.text_s, st.step_s_mean, st.decode_s, ru.ru_maxrss / 1024.0);
 done:
+    free(sched);
+    free(loras);
     free(params);
     cJSON_Delete(meta);
     free(frames);

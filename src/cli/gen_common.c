@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "gen_common.h"
 #include "vidgen/io.h"
+#include "vidgen/lora.h"
 #include "vidgen/video.h"
 
 const gen_sdef gen_defs[S_COUNT] = {
@@ -52,6 +53,11 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_VAE] = {"vae", "--vae", NULL, T_STR, 0, 0},
     [S_TOK] = {"tokenizer", "--tokenizer", NULL, T_STR, 0, 0},
     [S_DRY] = {"dry_run", "--dry-run", NULL, T_BOOL, 0, 0},
+    [S_TIMESTEPS] = {"timesteps", "--timesteps", NULL, T_LIST, 0, 1000},
+    [S_SIGMAS] = {"sigmas", "--sigmas", NULL, T_LIST, 0, 1},
+    [S_WARP] = {"warp_timesteps", "--warp-timesteps", NULL, T_BOOL, 0, 0},
+    [S_LORA] = {"loras", "--lora", NULL, T_LORAS, 0, 0},
+    [S_WTYPE] = {"type", "--type", NULL, T_STR, 0, 0},
     [S_TAE] = {"tae", "--tae", NULL, T_STR, 0, 0},
 };
 
@@ -90,10 +96,28 @@ int gen_apply(gen_settings *s, int k, const char *val, const char *where, gen_er
     long iv;
     double fv;
     switch (d->type) {
+    case T_LIST: {
+        double tmp[GEN_LIST_MAX];
+        if (vg_parse_number_list(val, tmp, GEN_LIST_MAX) < 0)
+            return gen_fail(e, CLI_USAGE, "e.g. --timesteps 1000,750,500,250 or --sigmas 1,0.9375,0.8333,0.625",
+                            "%s: %s must be a comma-separated list of at most %d numbers, got '%s'", where, d->flag, GEN_LIST_MAX, val);
+    } /* kept as the string: */
+    /* FALLTHRU */
     case T_STR: {
         char *c = strdup(val);
         if (!c) return gen_fail(e, CLI_RUNTIME, NULL, "out of memory");
         free(s->str[k]);
+        s->str[k] = c;
+        break;
+    }
+    case T_LORAS: { /* appends one entry */
+        if (!val[0] || strchr(val, '\n'))
+            return gen_fail(e, CLI_USAGE, "--lora FILE[:SCALE], e.g. --lora causvid.safetensors:0.8", "%s: %s needs a file name", where, d->flag);
+        size_t a = s->str[k] ? strlen(s->str[k]) : 0, b = strlen(val);
+        char *c = realloc(s->str[k], a + b + 2);
+        if (!c) return gen_fail(e, CLI_RUNTIME, NULL, "out of memory");
+        if (a) c[a++] = '\n';
+        memcpy(c + a, val, b + 1);
         s->str[k] = c;
         break;
     }
@@ -143,6 +167,42 @@ int gen_apply_json(gen_settings *s, const cJSON *o, const char *where, const cha
         }
         char buf[64];
         const char *val;
+        if (gen_defs[k].type == T_LIST && cJSON_IsArray(it)) { /* [1000, 750, ...] */
+            char lb[GEN_LIST_MAX * 24 + 1] = "";
+            int n = 0;
+            for (const cJSON *x = it->child; x; x = x->next, n++) {
+                if (!cJSON_IsNumber(x) || n >= GEN_LIST_MAX)
+                    return gen_fail(e, CLI_USAGE, NULL, "%s: \"%s\" must be an array of at most %d numbers", where, it->string, GEN_LIST_MAX);
+                snprintf(lb + strlen(lb), sizeof(lb) - strlen(lb), "%s%.17g", n ? "," : "", x->valuedouble);
+            }
+            int rc = gen_apply(s, k, lb, where, e);
+            if (rc) return rc;
+            continue;
+        }
+        if (gen_defs[k].type == T_LORAS) { /* [{"path": ..., "scale": ...} or "FILE[:SCALE]", ...] */
+            if (!cJSON_IsArray(it))
+                return gen_fail(e, CLI_USAGE, "\"loras\": [{\"path\": \"lora.safetensors\", \"scale\": 1.0}]", "%s: \"loras\" must be an array", where);
+            free(s->str[k]); s->str[k] = NULL; s->set[k] = false; /* a file's list replaces an earlier one */
+            int n = 0;
+            for (const cJSON *x = it->child; x; x = x->next, n++) {
+                char eb[4200];
+                if (cJSON_IsString(x)) snprintf(eb, sizeof(eb), "%s", x->valuestring);
+                else {
+                    const cJSON *pth = cJSON_GetObjectItemCaseSensitive(x, "path"), *sc = cJSON_GetObjectItemCaseSensitive(x, "scale");
+                    if (!cJSON_IsObject(x) || !cJSON_IsString(pth) || (sc && !cJSON_IsNumber(sc)))
+                        return gen_fail(e, CLI_USAGE, "\"loras\": [{\"path\": \"lora.safetensors\", \"scale\": 1.0}]",
+                                        "%s: loras[%d] must be {\"path\": string, \"scale\": number}", where, n);
+                    for (const cJSON *y = x->child; y; y = y->next)
+                        if (strcmp(y->string, "path") && strcmp(y->string, "scale"))
+                            return gen_fail(e, CLI_USAGE, NULL, "%s: loras[%d]: unknown key \"%s\" (path, scale)", where, n, y->string);
+                    if (sc) snprintf(eb, sizeof(eb), "%s:%.9g", pth->valuestring, sc->valuedouble);
+                    else snprintf(eb, sizeof(eb), "%s", pth->valuestring);
+                }
+                int rc = gen_apply(s, k, eb, where, e);
+                if (rc) return rc;
+            }
+            continue;
+        }
         if (cJSON_IsString(it)) val = it->valuestring;
         else if (cJSON_IsBool(it)) val = cJSON_IsTrue(it) ? "true" : "false";
         else if (cJSON_IsNumber(it)) {
@@ -220,7 +280,7 @@ int gen_first_set(const gen_settings *s, const int *keys, int n) {
 void gen_overlay(gen_settings *dst, const gen_settings *src) {
     for (int k = 0; k < S_COUNT; k++)
         if (src->set[k]) {
-            if (gen_defs[k].type == T_STR) {
+            if (gen_defs[k].type == T_STR || gen_defs[k].type == T_LIST || gen_defs[k].type == T_LORAS) {
                 free(dst->str[k]);
                 dst->str[k] = strdup(src->str[k]);
             }
@@ -329,8 +389,8 @@ static int parse_formats(const char *s, unsigned *out, gen_err *e) {
 int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_err *e) {
     memset(pl, 0, sizeof(*pl));
     vg_gen_params *p = &pl->p;
-    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TAE};
-    int w = gen_first_set(s, wan_only, 6);
+    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TIMESTEPS, S_SIGMAS, S_WARP, S_WTYPE, S_TAE};
+    int w = gen_first_set(s, wan_only, (int)(sizeof(wan_only) / sizeof(wan_only[0])));
     if (w >= 0)
         return gen_fail(e, CLI_USAGE, "the Wan2.1 files are named with --model WAN_DIR or --diffusion-model/--text-encoder/--vae",
                         "%s is for Wan2.1 checkpoints, not vidgen's own model '%s'", gen_defs[w].flag, m->name);
@@ -350,6 +410,7 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     p->seed = s->set[S_SEED] ? s->u64[S_SEED] : 0;
     p->window = s->set[S_WINDOW] ? (int)s->num[S_WINDOW] : m->def.window;
     p->sampler = sampler;
+    pl->loras = s->set[S_LORA] ? s->str[S_LORA] : NULL;
     p->anchor = s->set[S_ANCHOR] ? (int)s->num[S_ANCHOR] : m->known_frames;
     p->chunk = s->set[S_CHUNK] ? (int)s->num[S_CHUNK] : m->def.chunk;
     p->chunk_overlap = s->set[S_CHUNK_OV] ? (int)s->num[S_CHUNK_OV] : m->def.chunk_overlap;
@@ -395,6 +456,25 @@ int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_er
     return 0;
 }
 
+int gen_merge_loras(vg_dit *dit, const char *list, bool quiet, gen_err *e) {
+    for (const char *l = list; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        char spec[4200], path[4200];
+        float sc;
+        snprintf(spec, sizeof(spec), "%.*s", (int)n, l);
+        if (!vg_lora_parse_spec(spec, path, sizeof(path), &sc))
+            return gen_fail(e, CLI_USAGE, "--lora FILE[:SCALE], e.g. --lora style.safetensors:0.8", "--lora '%s': expected FILE[:SCALE]", spec);
+        vg_lora_report rep;
+        if (vg_lora_apply(dit, path, sc, &rep)) return gen_fail_lib(e, NULL);
+        if (rep.unmatched && !quiet)
+            fprintf(stderr, "vidgen: warning: %s: %d LoRA key%s this model lacks, ignored: %s%s\n", path, rep.unmatched,
+                    rep.unmatched > 1 ? "s" : "", rep.unmatched_names, rep.unmatched > 8 ? ", ..." : "");
+        l = nl ? nl + 1 : l + n;
+    }
+    return 0;
+}
+
 void gen_plan_free(gen_plan *pl) {
     free(pl->init);
     pl->init = NULL;
@@ -415,6 +495,7 @@ int gen_plan_check_memory(const gen_plan *pl, gen_err *e) {
 cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     const vg_gen_params *p = &pl->p;
     cJSON *meta = cJSON_CreateObject();
+    if (!meta) return NULL; /* out of memory: the caller reports it */
     cJSON_AddStringToObject(meta, "vidgen_version", VG_VERSION);
     cJSON_AddStringToObject(meta, "prompt", p->prompt);
     cJSON_AddStringToObject(meta, "negative_prompt", p->negative_prompt);
@@ -434,6 +515,17 @@ cJSON *gen_plan_meta(const gen_plan *pl, const vg_model *m) {
     if (p->window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p->window);
     cJSON_AddNumberToObject(meta, "fps", pl->fps);
+    if (pl->loras) {
+        cJSON *la = cJSON_AddArrayToObject(meta, "loras");
+        for (const char *l = pl->loras; *l;) {
+            const char *nl = strchr(l, '\n');
+            size_t n = nl ? (size_t)(nl - l) : strlen(l);
+            char spec[4200];
+            snprintf(spec, sizeof(spec), "%.*s", (int)n, l);
+            cJSON_AddItemToArray(la, cJSON_CreateString(spec));
+            l = nl ? nl + 1 : l + n;
+        }
+    }
     cJSON *fmt = cJSON_AddArrayToObject(meta, "format");
     cJSON_AddItemToArray(fmt, cJSON_CreateString("png"));
     if (pl->formats & FMT_APNG) cJSON_AddItemToArray(fmt, cJSON_CreateString("apng"));
@@ -570,7 +662,8 @@ int gen_render(const gen_plan *pl, const vg_model *m, const char *dir, const cJS
         goto out;
     }
     meta = gen_plan_meta(pl, m);
-    params = cJSON_PrintUnformatted(meta);
+    params = meta ? cJSON_PrintUnformatted(meta) : NULL;
+    if (!params) { rc = gen_fail(e, CLI_RUNTIME, NULL, "%s: the settings as JSON: out of memory", dir); goto out; }
     const char *keys[1] = {"parameters"}, *vals[1] = {params};
     char path[4200];
     for (int f = 0; f < p->frames; f++) {

@@ -13,7 +13,10 @@
 #include "vidgen/generate.h"
 #include "vidgen/model.h"
 
-typedef enum { T_STR, T_INT, T_FLOAT, T_U64, T_BOOL, T_WINDOW, T_BYTES } gen_stype;
+/* T_LIST: comma-separated numbers (JSON: an array of numbers or such a string), kept as the string.
+ * T_LORAS: "FILE[:SCALE]" entries, one per line: each --lora flag appends one; JSON "loras" is an
+ * array of {"path": FILE, "scale": S} objects or "FILE[:SCALE]" strings. */
+typedef enum { T_STR, T_INT, T_FLOAT, T_U64, T_BOOL, T_WINDOW, T_BYTES, T_LIST, T_LORAS } gen_stype;
 typedef struct {
     const char *key;      /* JSON key */
     const char *flag;     /* --flag */
@@ -22,12 +25,13 @@ typedef struct {
     double lo, hi;
 } gen_sdef;
 
-/* S_DIT .. S_DRY and S_TAE are Wan2.1-only (cmd_wan.c); S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT,
+/* S_DIT .. S_DRY and S_TIMESTEPS .. S_WARP, S_TAE are Wan2.1-only (cmd_wan.c); S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT,
  * S_INIT_COUNT, S_ANCHOR, S_CHUNK and S_CHUNK_OV are for vidgen's own models only. Each path refuses the other's keys by name. */
 enum { S_PROMPT, S_NEG, S_FRAMES, S_WIDTH, S_HEIGHT, S_STEPS, S_CFG, S_SEED, S_SAMPLER, S_SHIFT, S_WINDOW,
        S_MODEL, S_OUT, S_OVERWRITE, S_THREADS, S_QUIET, S_UPSCALE, S_MAXMEM, S_FORMAT, S_FPS, S_SHEET,
        S_INIT, S_INIT_COUNT, S_ANCHOR, S_CHUNK, S_CHUNK_OV, S_DIT, S_T5, S_VAE, S_TOK, S_DRY,
-       S_TAE, S_COUNT };
+       S_TIMESTEPS, S_SIGMAS, S_WARP, S_LORA, S_WTYPE, S_TAE, S_COUNT };
+#define GEN_LIST_MAX 64 /* entries of --timesteps / --sigmas */
 extern const gen_sdef gen_defs[S_COUNT];
 
 typedef struct {
@@ -80,7 +84,13 @@ typedef struct {
     char init_hash[17];
     int64_t need_bytes;     /* memory estimate for the whole run */
     int64_t max_memory;     /* --max-memory, 0 = none */
+    const char *loras;      /* borrowed: "FILE[:SCALE]" lines (S_LORA), NULL when none; the model
+                             * must have them merged (gen_merge_loras) before the render */
 } gen_plan;
+
+/* Merges each "FILE[:SCALE]" line of list into dit (vg_lora_apply); warns on stderr about keys
+ * the model lacks unless quiet. Errors name the file (code 1; 2 for a malformed spec). */
+int gen_merge_loras(vg_dit *dit, const char *list, bool quiet, gen_err *e);
 
 /* Effective settings: model defaults where unset; validates size against the patch, sampler,
  * formats, init frames (read and resized to the model size). Usage errors are code 2. */

@@ -104,18 +104,20 @@ int vg_cmd_dataset(int argc, char **argv) __attribute__((weak));
 int vg_cmd_score(int argc, char **argv) __attribute__((weak));
 int vg_cmd_module(int argc, char **argv) __attribute__((weak));
 int vg_cmd_batch(int argc, char **argv) __attribute__((weak));
+int vg_cmd_convert(int argc, char **argv) __attribute__((weak));
 
 int main(int argc, char **argv) {
     if (argc > 1 && argv[1][0] != '-') {
         struct { const char *name; int (*fn)(int, char **); } cmds[] = {
             {"generate", vg_cmd_generate}, {"train", vg_cmd_train}, {"dataset", vg_cmd_dataset},
-            {"score", vg_cmd_score}, {"module", vg_cmd_module}, {"batch", vg_cmd_batch}};
+            {"score", vg_cmd_score}, {"module", vg_cmd_module}, {"batch", vg_cmd_batch},
+            {"convert", vg_cmd_convert}};
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
             if (strcmp(argv[1], cmds[i].name) == 0) {
                 if (!cmds[i].fn) return cli_error(CLI_USAGE, NULL, "'%s' is not available in this build", argv[1]);
                 return cmds[i].fn(argc - 1, argv + 1);
             }
-        return cli_error(CLI_USAGE, "commands: generate (default), train, dataset, score, module, batch; see vidgen --help",
+        return cli_error(CLI_USAGE, "commands: generate (default), train, dataset, score, module, batch, convert; see vidgen --help",
                          "unknown command '%s'", argv[1]);
     }
     return vg_cmd_generate(argc, argv);

@@ -26,6 +26,8 @@ const vg_cpu_features *vg_cpu(void) {
             g_cpu.avx2 = ymm && (b & (1u << 5));
             g_cpu.avx512f = zmm && (b & (1u << 16));
             g_cpu.avx512bw = zmm && (b & (1u << 30));
+            g_cpu.avx512dq = zmm && (b & (1u << 17));
+            g_cpu.avx512vl = zmm && (b & (1u << 31));
             g_cpu.avx512vnni = zmm && (c & (1u << 11));
             /* AMX-TILE (edx 24) and AMX-BF16 (edx 22); XCR0 bits 17-18 = tile config and data */
             g_cpu.amx = (d & (1u << 24)) && (d & (1u << 22)) && (xcr0 & 0x60000) == 0x60000;
@@ -47,7 +49,7 @@ void vg_cpu_force_level(int level) { g_force = level; }
 
 int vg_cpu_level(void) {
     const vg_cpu_features *f = vg_cpu();
-    int best = (f->avx512f && f->avx512bw) ? 3 : (f->avx2 && f->fma) ? 2 : 1;
+    int best = (f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl) ? 3 : (f->avx2 && f->fma) ? 2 : 1;
     if (best == 3 && f->avx512bf16 && f->amx) best = 4;
     if (g_force > 0 && g_force < best) return g_force;
     return best;

@@ -90,8 +90,9 @@ static bool check_line(vg_folder *f, const cJSON *o, int lineno, int min_frames,
         warnf(warn, ctx, "%s: \"caption\" missing, empty, not a string or longer than %d bytes; skipped", name, MAX_CAPTION - 1);
         return false;
     }
-    if (!cJSON_IsNumber(jf) || jf->valuedouble != (double)(int)jf->valuedouble || jf->valuedouble < 1 ||
-        jf->valuedouble > MAX_FRAMES) {
+    /* range first: (int) of a double outside int's range is undefined */
+    if (!cJSON_IsNumber(jf) || !(jf->valuedouble >= 1 && jf->valuedouble <= MAX_FRAMES) ||
+        jf->valuedouble != (double)(int)jf->valuedouble) {
         warnf(warn, ctx, "%s: \"frames\" missing or not an integer in 1..%d; skipped", name, MAX_FRAMES);
         return false;
     }

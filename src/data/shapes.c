@@ -266,15 +266,17 @@ vg_status vg_shape_parse(vg_shape_spec *s, const char *caption) {
     vg_shape_spec c = {0};
     c.x0 = c.y0 = 0.5f; c.speed = 0.03f; c.phase = 0.f;
     int i = 0;
-    if ((st = expect_word(&t, i++, "a", "the start"))) return st;
-    if (i >= t.n) return vg_fail(VG_ERR_ARG, "caption: missing size (small|big) after 'a'");
-    if ((c.size = find_name(t.w[i], vg_size_names, VG_SIZES)) < 0)
-        return vg_fail(VG_ERR_ARG, "caption: unknown word '%s' where a size (small|big) was expected", t.w[i]);
-    i++;
+    /* "a" (or "an": "an orange ball"), then an optional size */
+    if (t.n > 0 && !strcmp(t.w[0], "an")) i++;
+    else if ((st = expect_word(&t, i++, "a", "the start"))) return st;
+    if (i >= t.n) return vg_fail(VG_ERR_ARG, "caption: missing colour after '%s'", t.w[i - 1]);
+    c.size = find_name(t.w[i], vg_size_names, VG_SIZES);
+    if (c.size >= 0) i++;
     if (i >= t.n) return vg_fail(VG_ERR_ARG, "caption: missing colour after '%s'", t.w[i - 1]);
     if ((c.colour = find_obj_colour(t.w[i])) < 0)
-        return vg_fail(VG_ERR_ARG, "caption: unknown word '%s' where an object colour was expected "
-                       "(red orange yellow green cyan blue purple pink white)", t.w[i]);
+        return vg_fail(VG_ERR_ARG, "caption: unknown word '%s' where %s was expected "
+                       "(red orange yellow green cyan blue purple pink white)", t.w[i],
+                       c.size < 0 ? "a size (small|big) or an object colour" : "an object colour");
     i++;
     if (i >= t.n) return vg_fail(VG_ERR_ARG, "caption: missing shape after '%s'", t.w[i - 1]);
     if ((c.shape = find_name(t.w[i], vg_shape_names, VG_SHAPES)) < 0)

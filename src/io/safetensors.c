@@ -34,6 +34,8 @@ struct vg_st_file {
     int64_t *by_name;     /* [n] indices sorted by name (bsearch) */
     int64_t n_meta;
     char **meta_key, **meta_val;
+    void *owner;                /* vg_st_from_views: released at close */
+    void (*release)(void *);
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -111,6 +113,7 @@ void vg_st_close(vg_st_file *f) {
     for (int64_t i = 0; i < f->n_meta; i++) { free(f->meta_key[i]); free(f->meta_val[i]); }
     free(f->names); free(f->t); free(f->begin); free(f->end); free(f->used); free(f->by_name);
     free(f->meta_key); free(f->meta_val); free(f->side); free(f->path);
+    if (f->release) f->release(f->owner);
     free(f);
 }
 
@@ -372,6 +375,48 @@ out_free:
     g_sort_file = NULL;
     vg_st_close(f);
     return st;
+}
+
+vg_status vg_st_from_views(vg_st_file **out, const char *path, int64_t n, const char *const *names,
+                           const vg_tensor *t, int64_t n_meta, const char *const *meta_kv, void *owner,
+                           void (*release)(void *)) {
+    *out = NULL;
+    vg_st_file *f = calloc(1, sizeof(*f));
+    size_t cnt = (size_t)(n > 0 ? n : 0) + 1, cm = (size_t)(n_meta > 0 ? n_meta : 0) + 1;
+    if (!f || !(f->path = dupstr(path)) || !(f->names = calloc(cnt, sizeof(*f->names))) ||
+        !(f->t = calloc(cnt, sizeof(*f->t))) || !(f->begin = calloc(cnt, sizeof(*f->begin))) ||
+        !(f->end = calloc(cnt, sizeof(*f->end))) || !(f->used = calloc(cnt, sizeof(*f->used))) ||
+        !(f->by_name = calloc(cnt, sizeof(*f->by_name))) || !(f->meta_key = calloc(cm, sizeof(char *))) ||
+        !(f->meta_val = calloc(cm, sizeof(char *)))) {
+        vg_st_close(f);
+        if (release) release(owner);
+        return vg_fail(VG_ERR_OOM, "%s: out of memory", path);
+    }
+    f->owner = owner;
+    f->release = release;
+    vg_status st = VG_OK;
+    for (int64_t i = 0; i < n && !st; i++) {
+        f->n = i + 1;
+        f->t[i] = t[i];
+        f->by_name[i] = i;
+        if (!(f->names[i] = dupstr(names[i]))) st = vg_fail(VG_ERR_OOM, "%s: out of memory", path);
+    }
+    for (int64_t i = 0; i < n_meta && !st; i++) {
+        f->n_meta = i + 1;
+        if (!(f->meta_key[i] = dupstr(meta_kv[2 * i])) || !(f->meta_val[i] = dupstr(meta_kv[2 * i + 1])))
+            st = vg_fail(VG_ERR_OOM, "%s: out of memory", path);
+    }
+    if (!st) {
+        g_sort_file = f;
+        qsort(f->by_name, (size_t)f->n, sizeof(int64_t), cmp_by_name);
+        g_sort_file = NULL;
+        for (int64_t k = 1; k < f->n && !st; k++)
+            if (strcmp(f->names[f->by_name[k - 1]], f->names[f->by_name[k]]) == 0)
+                st = vg_fail(VG_ERR_FORMAT, "%s: tensor '%s' appears twice", path, f->names[f->by_name[k]]);
+    }
+    if (st) { vg_st_close(f); return st; }
+    *out = f;
+    return VG_OK;
 }
 
 const char *vg_st_path(const vg_st_file *f) { return f ? f->path : NULL; }

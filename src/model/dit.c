@@ -25,7 +25,8 @@ void vg_dit_config_wan13b(vg_dit_config *c) {
 static vg_status json_int(const cJSON *o, const char *k, int *v, const char *what) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!it) return VG_OK;
-    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int)it->valuedouble)
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= -2147483648.0 && it->valuedouble <= 2147483647.0) ||
+        it->valuedouble != (double)(int)it->valuedouble) /* range first: the cast of a huge value is undefined */
         return vg_fail(VG_ERR_FORMAT, "%s: \"%s\" must be an integer", what, k);
     *v = (int)it->valuedouble;
     return VG_OK;
@@ -223,6 +224,8 @@ void vg_dit_free(vg_dit *m) {
     if (!m) return;
     free(m->owned);
     free(m->w.blk);
+    for (int i = 0; i < m->n_bufs; i++) free(m->bufs[i]);
+    free(m->bufs);
     memset(m, 0, sizeof(*m));
 }
 
@@ -337,7 +340,7 @@ vg_status vg_dit_acts_new(vg_dit_acts **out, const vg_dit_config *cfg, int B, in
     a->Hg = H / cfg->patch[1]; a->Wg = W / cfg->patch[2]; a->L = F * a->Hg * a->Wg; a->T = cfg->text_len;
     a->n_slots = save ? cfg->layers : 1;
     a->blk = calloc((size_t)a->n_slots, sizeof(blk_acts));
-    a->n_mem = acts_layout(a, NULL);
+    a->n_mem = a->blk ? acts_layout(a, NULL) : 0;
     a->mem = a->blk ? calloc((size_t)a->n_mem, sizeof(float)) : NULL;
     if (!a->mem) {
         double gb = a->n_mem * 4.0 / (1 << 30);

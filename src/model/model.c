@@ -48,10 +48,11 @@ static vg_status parse_config(vg_model *m, const char *json, const char *what) {
     m->n_vocab = cJSON_GetArraySize(it);
     if (m->n_vocab > m->tcfg.vocab) { st = vg_fail(VG_ERR_FORMAT, "%s: %d words but the text encoder has %lld embedding rows", what, m->n_vocab, (long long)m->tcfg.vocab); goto out; }
     m->vocab = calloc((size_t)m->n_vocab, sizeof(char *));
+    if (!m->vocab) { st = vg_fail(VG_ERR_OOM, "%s: vocabulary of %d words: out of memory", what, m->n_vocab); m->n_vocab = 0; goto out; }
     for (int i = 0; i < m->n_vocab; i++) {
         const cJSON *w = cJSON_GetArrayItem(it, i);
         if (!cJSON_IsString(w)) { st = vg_fail(VG_ERR_FORMAT, "%s: vocabulary entry %d is not a string", what, i); goto out; }
-        m->vocab[i] = strdup(w->valuestring);
+        if (!(m->vocab[i] = strdup(w->valuestring))) { st = vg_fail(VG_ERR_OOM, "%s: vocabulary: out of memory", what); goto out; }
     }
     if (strcmp(m->vocab[0], "<pad>") || strcmp(m->vocab[1], "</s>") || strcmp(m->vocab[2], "<unk>")) {
         st = vg_fail(VG_ERR_FORMAT, "%s: the vocabulary must start with \"<pad>\", \"</s>\", \"<unk>\"", what); goto out;
@@ -95,7 +96,7 @@ static vg_status parse_config(vg_model *m, const char *json, const char *what) {
         if (kf && !cJSON_IsBool(kf)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"training\": \"known_frames\" must be true or false", what); goto out; }
         m->known_frames = cJSON_IsTrue(kf);
     }
-    m->config_json = strdup(json);
+    if (!(m->config_json = strdup(json))) st = vg_fail(VG_ERR_OOM, "%s: out of memory", what);
 out:
     free(s);
     cJSON_Delete(root);
@@ -220,7 +221,7 @@ void vg_model_close(vg_model *m) {
     vg_dit_free(&m->dit);
     vg_t5_free(&m->t5);
     free(m->t5_params);
-    for (int i = 0; i < m->n_vocab; i++) free(m->vocab[i]);
+    for (int i = 0; m->vocab && i < m->n_vocab; i++) free(m->vocab[i]); /* vocab NULL: refused before it */
     free(m->vocab);
     vg_wordtok_free(m->tok);
     free(m->config_json);

@@ -209,23 +209,20 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
 
 typedef void (*fwd_tile_fn)(float *, float *, const float *, const float *, const float *,
                             const vg_attn_shape *, int, int64_t, int, int64_t, int64_t);
-typedef void (*dq_tile_fn)(float *, const float *, const float *, const float *, const float *,
-                           const float *, const float *, const vg_attn_shape *, int, int64_t, int,
-                           int64_t, int64_t);
-typedef void (*dkv_tile_fn)(float *, float *, const float *, const float *, const float *,
-                            const float *, const float *, const float *, const vg_attn_shape *, int,
-                            int64_t, int, int64_t, int64_t);
-typedef struct { fwd_tile_fn fwd; dq_tile_fn dq; dkv_tile_fn dkv; } kernels;
+typedef void (*bwd_head_fn)(float *, float *, float *, float *, const float *, const float *,
+                            const float *, const float *, const float *, const float *,
+                            const vg_attn_shape *, int);
+typedef struct { fwd_tile_fn fwd; bwd_head_fn bwd; } kernels;
 
 /* AVX-512 needs hd % 16 == 0, AVX2 hd % 8 == 0; otherwise the plain C kernels. */
 static kernels pick(int hd) {
     int lv = vg_cpu_level();
     (void)lv;
 #ifdef VG_ATTN_X86
-    if (lv >= 3 && hd % 16 == 0) return (kernels){fwd_tile_avx512, bwd_dq_tile_avx512, bwd_dkv_tile_avx512};
-    if (lv >= 2 && hd % 8 == 0) return (kernels){fwd_tile_avx2, bwd_dq_tile_avx2, bwd_dkv_tile_avx2};
+    if (lv >= 3 && hd % 16 == 0) return (kernels){fwd_tile_avx512, bwd_head_avx512};
+    if (lv >= 2 && hd % 8 == 0) return (kernels){fwd_tile_avx2, bwd_head_avx2};
 #endif
-    return (kernels){fwd_tile_scalar, bwd_dq_tile_scalar, bwd_dkv_tile_scalar};
+    return (kernels){fwd_tile_scalar, bwd_head_scalar};
 }
 
 void vg_attn(float *out, float *lse, const float *q, const float *k, const float *v,
@@ -252,28 +249,13 @@ void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float
     VG_ASSERT(lse != NULL);
     if (s->hd > HDMAX) { vg_attn_bwd_ref(dq, dk, dv, dout, out, lse, q, k, v, s); return; }
     kernels kn = pick(s->hd);
-    /* pass 1: dq, parallel over (head, query tile) */
-    int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
+    /* one pass per head (parallel over heads); gq: the head's dq accumulator */
+    float *gq = malloc(sizeof(float) * (size_t)s->H * (size_t)(s->Lq ? s->Lq : 1) * (size_t)s->hd);
+    if (!gq) { vg_attn_bwd_ref(dq, dk, dv, dout, out, lse, q, k, v, s); return; }
 OMP_TILES
-    for (int64_t p = 0; p < n; p++) {
-        int h = (int)(p / nt);
-        int64_t i0, k0, k1;
-        int nq;
-        tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
-        key_range(s, i0, &k0, &k1);
-        kn.dq(dq, dout, out, lse, q, k, v, s, h, i0, nq, k0, k1);
-    }
-    /* pass 2: dk, dv, parallel over (head, key tile); each tile visits the queries that see it */
-    int64_t mt = tile_count(s, s->Lk, BK), m = mt * s->H;
-OMP_TILES
-    for (int64_t p = 0; p < m; p++) {
-        int h = (int)(p / mt);
-        int64_t j0, qa, qb;
-        int nk;
-        tile_at(s, s->Lk, BK, p % mt, &j0, &nk);
-        if (s->window < 0) { qa = 0; qb = s->Lq; } else key_range(s, j0, &qa, &qb);
-        kn.dkv(dk, dv, dout, out, lse, q, k, v, s, h, j0, nk, qa, qb);
-    }
+    for (int h = 0; h < s->H; h++)
+        kn.bwd(dq, dk, dv, gq + (size_t)h * (size_t)s->Lq * (size_t)s->hd, dout, out, lse, q, k, v, s, h);
+    free(gq);
 }
 
 /* ---- reference ------------------------------------------------------------------- */

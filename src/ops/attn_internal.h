@@ -180,52 +180,46 @@ TGT static void FN(bwd_probs)(float *pa, float *pb, const float *lv, const float
         }
 }
 
-/* dq for one (head, query tile): rows i0..i0+nq, keys k0..k1. */
-TGT static void FN(bwd_dq_tile)(float *dq, const float *dout, const float *out, const float *lse,
-                                const float *q, const float *k, const float *v,
-                                const vg_attn_shape *s, int h, int64_t i0, int nq, int64_t k0, int64_t k1) {
-    const int hd = s->hd;
-    const int64_t D = (int64_t)s->H * hd, ho = (int64_t)h * hd;
-    ALIGN64 float qt[HDMAX * BQ], dot[HDMAX * BQ], pa[BK * BQ], pb[BK * BQ], acc[BQ * HDMAX], lv[BQ], dv_[BQ];
-    int nqp = (nq + W - 1) / W * W;
-    FN(bwd_qblock)(qt, dot, lv, dv_, q, dout, out, lse, s, h, i0, nq, nqp);
-    memset(acc, 0, sizeof(float) * (size_t)nq * hd);
-    for (int64_t j0 = k0; j0 < k1; j0 += BK) {
-        int nk = (int)(k1 - j0 < BK ? k1 - j0 : BK);
-        FN(st_kernel)(pa, k + j0 * D + ho, D, nk, qt, nqp, hd);
-        FN(st_kernel)(pb, v + j0 * D + ho, D, nk, dot, nqp, hd);
-        FN(bwd_probs)(pa, pb, lv, dv_, nk, nqp);
-        FN(acc_kernel)(acc, hd, pb, 1, BQ, k + j0 * D + ho, D, nq, nk, hd); /* dQ += dS K */
-    }
-    for (int i = 0; i < nq; i++)
-        for (int c = 0; c < hd; c++) dq[(i0 + i) * D + ho + c] = s->scale * acc[i * hd + c];
-}
-
-/* dk, dv for one (head, key tile): keys j0..j0+nk, the queries qa..qb that see them. */
-TGT static void FN(bwd_dkv_tile)(float *dk, float *dv, const float *dout, const float *out,
-                                 const float *lse, const float *q, const float *k, const float *v,
-                                 const vg_attn_shape *s, int h, int64_t j0, int nk, int64_t qa, int64_t qb) {
+/* The whole backward of head h in one pass (FA-2 Alg. 2): for each key tile (keys j0..j0+nk,
+ * tile_at order), each block of the queries that see it: P and dS once, then dV += P^T dO and
+ * dK += dS^T Q for the tile, and dQ += dS K into gq [Lq, hd] (zeroed here). Every output is
+ * summed in a fixed order (dK/dV over query blocks, dQ over key tiles, each in increasing order),
+ * so the result does not depend on how heads are spread over threads. */
+TGT static void FN(bwd_head)(float *dq, float *dk, float *dv, float *gq, const float *dout,
+                             const float *out, const float *lse, const float *q, const float *k,
+                             const float *v, const vg_attn_shape *s, int h) {
     const int hd = s->hd;
     const int64_t D = (int64_t)s->H * hd, ho = (int64_t)h * hd;
     ALIGN64 float qt[HDMAX * BQ], dot[HDMAX * BQ], pa[BK * BQ], pb[BK * BQ];
     ALIGN64 float gk[BK * HDMAX], gv[BK * HDMAX], lv[BQ], dv_[BQ];
-    memset(gk, 0, sizeof(float) * (size_t)nk * hd);
-    memset(gv, 0, sizeof(float) * (size_t)nk * hd);
-    for (int64_t i0 = qa; i0 < qb; i0 += BQ) {
-        int nq = (int)(qb - i0 < BQ ? qb - i0 : BQ);
-        int nqp = (nq + W - 1) / W * W;
-        FN(bwd_qblock)(qt, dot, lv, dv_, q, dout, out, lse, s, h, i0, nq, nqp);
-        FN(st_kernel)(pa, k + j0 * D + ho, D, nk, qt, nqp, hd);
-        FN(st_kernel)(pb, v + j0 * D + ho, D, nk, dot, nqp, hd);
-        FN(bwd_probs)(pa, pb, lv, dv_, nk, nqp);
-        FN(acc_kernel)(gv, hd, pa, BQ, 1, dout + i0 * D + ho, D, nk, nq, hd); /* dV += P^T dO */
-        FN(acc_kernel)(gk, hd, pb, BQ, 1, q + i0 * D + ho, D, nk, nq, hd);    /* dK += dS^T Q */
-    }
-    for (int j = 0; j < nk; j++)
-        for (int c = 0; c < hd; c++) {
-            dk[(j0 + j) * D + ho + c] = s->scale * gk[j * hd + c];
-            dv[(j0 + j) * D + ho + c] = gv[j * hd + c];
+    memset(gq, 0, sizeof(float) * (size_t)(s->Lq * hd));
+    int64_t mt = tile_count(s, s->Lk, BK);
+    for (int64_t t = 0; t < mt; t++) {
+        int64_t j0, qa, qb;
+        int nk;
+        tile_at(s, s->Lk, BK, t, &j0, &nk);
+        if (s->window < 0) { qa = 0; qb = s->Lq; } else key_range(s, j0, &qa, &qb);
+        memset(gk, 0, sizeof(float) * (size_t)nk * hd);
+        memset(gv, 0, sizeof(float) * (size_t)nk * hd);
+        for (int64_t i0 = qa; i0 < qb; i0 += BQ) {
+            int nq = (int)(qb - i0 < BQ ? qb - i0 : BQ);
+            int nqp = (nq + W - 1) / W * W;
+            FN(bwd_qblock)(qt, dot, lv, dv_, q, dout, out, lse, s, h, i0, nq, nqp);
+            FN(st_kernel)(pa, k + j0 * D + ho, D, nk, qt, nqp, hd);
+            FN(st_kernel)(pb, v + j0 * D + ho, D, nk, dot, nqp, hd);
+            FN(bwd_probs)(pa, pb, lv, dv_, nk, nqp);
+            FN(acc_kernel)(gv, hd, pa, BQ, 1, dout + i0 * D + ho, D, nk, nq, hd);       /* dV += P^T dO */
+            FN(acc_kernel)(gk, hd, pb, BQ, 1, q + i0 * D + ho, D, nk, nq, hd);          /* dK += dS^T Q */
+            FN(acc_kernel)(gq + i0 * hd, hd, pb, 1, BQ, k + j0 * D + ho, D, nq, nk, hd); /* dQ += dS K */
         }
+        for (int j = 0; j < nk; j++)
+            for (int c = 0; c < hd; c++) {
+                dk[(j0 + j) * D + ho + c] = s->scale * gk[j * hd + c];
+                dv[(j0 + j) * D + ho + c] = gv[j * hd + c];
+            }
+    }
+    for (int64_t i = 0; i < s->Lq; i++)
+        for (int c = 0; c < hd; c++) dq[i * D + ho + c] = s->scale * gq[i * hd + c];
 }
 
 #undef FN

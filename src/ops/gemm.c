@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include "vidgen/gemm.h"
 #include "ops/gemm_internal.h"
+#include "ops/quant_internal.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -21,6 +22,10 @@ static inline float wload(const void *w, vg_dtype wt, int64_t i) {
 
 void vg_matmul_nt_ref(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
                       int64_t M, int64_t N, int64_t K, bool accumulate) {
+    if (vg_dtype_is_quant(wt)) { /* block-quantized weights: quant_ref.c */
+        q_matmul_nt_ref(c, a, w, wt, bias, M, N, K, accumulate);
+        return;
+    }
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             float s = bias ? bias[j] : 0.0f;
@@ -194,12 +199,20 @@ bool gemm_bf16_products(void) {
 static bool g_f32_amx;
 bool vg_gemm_f32_amx(bool on) { bool was = g_f32_amx; g_f32_amx = on; return was; }
 
+static bool g_bf16_ops;
+bool vg_gemm_bf16_available(void) {
+    return vg_cpu_level() >= 3 && vg_cpu()->avx512bf16 && gemm_path_avx512_bf16() != NULL;
+}
+bool vg_gemm_bf16(bool on) { bool was = g_bf16_ops; g_bf16_ops = on; return was; }
+
 /* The path for this level and weight dtype. */
 static const gemm_path *pick(vg_dtype ydt) {
     int lvl = vg_cpu_level();
     const gemm_path *p = NULL;
     if (lvl >= 4 && (ydt != VG_DTYPE_F32 || g_f32_amx)) p = gemm_path_amx(ydt);
     if (!p && ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
+    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16) && vg_gemm_bf16_available())
+        p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();
     return p ? p : &path_scalar;
@@ -208,6 +221,10 @@ static const gemm_path *pick(vg_dtype ydt) {
 void vg_matmul_nt(float *c, const float *a, const void *w, vg_dtype wt, const float *bias,
                   int64_t M, int64_t N, int64_t K, bool accumulate) {
     if (M <= 0 || N <= 0) return;
+    if (vg_dtype_is_quant(wt)) { /* block-quantized weights: int8 products, quant_ref.c */
+        q_matmul_nt(c, a, w, wt, bias, M, N, K, accumulate);
+        return;
+    }
     gemm_job j = {pick(wt), c, N, M, N, K, {a, VG_DTYPE_F32, K, false}, {w, wt, K, false}, bias, accumulate};
     if (K > 0) gemm_run(&j);
     if (K <= 0 || !j.p) vg_matmul_nt_ref(c, a, w, wt, bias, M, N, K, accumulate);

@@ -104,13 +104,30 @@ static INL T512BF __m512 load_pairs(const gemm_src *s, int64_t x, int64_t k, __m
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
-/* dst uint16 [ceil(kc/2)][w][2]; x-major sources only (vg_matmul_nt). */
+/* 16 f32 as bf16 (RNE) in the low 16 bits of each 32-bit lane. */
+static INL T512BF __m512i bf16_lanes(__m512 v) {
+    return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v));
+}
+
+/* dst uint16 [ceil(kc/2)][w][2]: lane x of pair row k/2 holds (k, k+1) of x, k in the low half.
+ * x-major sources (vg_matmul_nt: bf16 weights or f32) are read 32 k at a time and transposed;
+ * k-major f32 sources (vg_matmul_nn's W, both operands of vg_matmul_tn) read rows k and k+1. */
 static T512BF void pack_bf16(void *dst_, int w, const gemm_src *s, int64_t x0, int64_t nx, int64_t k0, int64_t kc) {
     uint32_t *dst = dst_; /* one pair per 32-bit lane */
     int64_t kp = (kc + 1) / 2;
     for (int g = 0; g < w; g += 16) {
         __mmask16 lm = lanes(w - g);
         int nv = nx - g < 0 ? 0 : nx - g > 16 ? 16 : (int)(nx - g);
+        if (s->kmajor) { /* f32 only */
+            __mmask16 vm = lanes(nv);
+            const float *p = (const float *)s->p + k0 * s->ld + x0 + g;
+            for (int64_t k = 0; k < kc; k += 2, p += 2 * s->ld) {
+                __m512i lo = bf16_lanes(_mm512_maskz_loadu_ps(vm, p));
+                __m512i hi = k + 1 < kc ? bf16_lanes(_mm512_maskz_loadu_ps(vm, p + s->ld)) : _mm512_setzero_si512();
+                _mm512_mask_storeu_epi32(dst + (k / 2) * w + g, lm, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+            continue;
+        }
         for (int64_t k = 0; k < kc; k += 32) {
             __mmask32 km = lanes32(kc - k);
             __m512 r[16];

@@ -1,5 +1,5 @@
 /* judge.c - prompt adherence for shape-world and Moving MNIST captions: parse the caption
- * (vg_shape_parse for `a [small|big] <colour> <shape> <motion> on a <colour> background[, ...]`,
+ * (vg_shape_parse for `a|an [small|big] <colour> <shape> <motion> on a <colour> background[, ...]`,
  * our own for `the digit 7 moving left` / `the digits 3 and 8 bouncing`), read the same
  * attributes off the frames (track.c objects), mark each right or wrong.
  * Colours: nearest entry of vg_obj_colours / vg_bg_colours in CIE Lab, read on the brightest
@@ -260,7 +260,8 @@ vg_status vg_judge(vg_judge_result *r, const char *prompt, const uint8_t *clip, 
                 if (o && (pass || !o->border)) ex[n++] = sqrtf(o->area / (float)vg_shape_area_frac(sh)) / D;
             }
         float dm = median(ex, n);
-        add(r, "size", vg_size_names[spec.size], n ? vg_size_names[dm > 0.28f] : "none");
+        if (spec.size >= 0) /* the size is optional in a caption: no check when none is asked */
+            add(r, "size", vg_size_names[spec.size], n ? vg_size_names[dm > 0.28f] : "none");
         for (int64_t t = 0; t < f; t++) {
             const vg_object *o = largest(&tr, t);
             have[t] = o != NULL;

@@ -446,6 +446,7 @@ vg_status vg_score_clip(vg_score_report *r, const uint8_t *clip, int64_t f, int6
     r->n_events_stored = tr.n_events;
     memcpy(r->events, tr.events, sizeof(r->events));
     r->events_score = 1.0 / (1.0 + (double)r->n_events);
+    for (int i = 0; i < tr.n_events; i++) r->n_wraps += tr.events[i].kind == VG_EV_WRAP;
 
     if (o->seam_at > 0) seam(r, pair, P, o->seam_at, &tr, pair + 2 * P);
 

@@ -39,6 +39,9 @@ void vg_score_print(FILE *fp, const char *name, const vg_score_report *s, const 
     }
     if (s->n_events > s->n_events_stored)
         fprintf(fp, "  (%lld more events)\n", (long long)(s->n_events - s->n_events_stored));
+    if (s->n_wraps)
+        fprintf(fp, "  wrap-around: %lld time%s an object left at one border and came back at the opposite one\n",
+                (long long)s->n_wraps, s->n_wraps > 1 ? "s" : "");
     if (s->seam_at > 0)
         fprintf(fp, "  seam after the %lld given frames (into frame index %lld): %s; |dI| %.2f = %.2fx the 90th percentile of the "
                 "other pairs (%.2f), warp %.5f = %.2fx (%.5f), %d events there (at most %d at another frame); "
@@ -101,7 +104,8 @@ char *vg_score_json(const char *name, const vg_score_report *s, const vg_judge_r
     num(fp, "score", s->id_frac, 0); fprintf(fp, "},\n");
     fprintf(fp, "  \"motion_smoothness\": {"); num(fp, "jitter_px", s->jitter_px, 1); num(fp, "interp_score", s->interp_score, 1);
     num(fp, "score", s->smooth_score, 0); fprintf(fp, "},\n");
-    fprintf(fp, "  \"pop_events\": {\"raw\": %lld, ", (long long)s->n_events); num(fp, "score", s->events_score, 1);
+    fprintf(fp, "  \"pop_events\": {\"raw\": %lld, \"wraps\": %lld, ", (long long)s->n_events, (long long)s->n_wraps);
+    num(fp, "score", s->events_score, 1);
     fprintf(fp, "\"events\": [");
     for (int i = 0; i < s->n_events_stored; i++) {
         const vg_event *e = &s->events[i];

@@ -11,8 +11,8 @@
 enum { MAX_TRACKS_STORED = VG_SCORE_MAX_OBJ * 4 };
 
 const char *vg_event_name(vg_event_kind k) {
-    static const char *n[] = {"jump", "birth", "death", "merge", "split"};
-    return (unsigned)k < 5 ? n[k] : "?";
+    static const char *n[] = {"jump", "birth", "death", "merge", "split", "wrap"};
+    return (unsigned)k < 6 ? n[k] : "?";
 }
 
 static float srgb_to_lin(float c) {
@@ -180,6 +180,97 @@ static void add_event(vg_tracks *t, vg_event_kind k, int64_t frame, int track, f
     e->kind = k; e->frame = frame; e->track = track; e->x = x; e->y = y; e->size = size;
 }
 
+/* ---- wrap-around (see score.h, VG_EV_WRAP) ---- */
+
+enum { B_LEFT = 1, B_RIGHT = 2, B_TOP = 4, B_BOTTOM = 8 };
+
+static int border_sides(const vg_object *o, int64_t h, int64_t w) {
+    return (o->x0 <= 0 ? B_LEFT : 0) | (o->x1 >= w - 1 ? B_RIGHT : 0) | (o->y0 <= 0 ? B_TOP : 0) | (o->y1 >= h - 1 ? B_BOTTOM : 0);
+}
+
+/* overlap of [a0,a1] and [b0,b1] over the shorter one */
+static float span_overlap(int a0, int a1, int b0, int b1) {
+    int lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+    int la = a1 - a0 + 1, lb = b1 - b0 + 1;
+    return hi < lo ? 0.0f : (float)(hi - lo + 1) / (float)(la < lb ? la : lb);
+}
+
+/* a and b on opposite borders (left/right: axis 0, top/bottom: axis 1) as two parts of one object */
+static int cut_pair(const vg_object *a, const vg_object *b, int64_t h, int64_t w) {
+    int sa = border_sides(a, h, w), sb = border_sides(b, h, w);
+    if (lab_de(a->lab, b->lab) > 15) return -1;
+    if ((((sa & B_LEFT) && (sb & B_RIGHT)) || ((sa & B_RIGHT) && (sb & B_LEFT))) && a->x1 - a->x0 < w / 2 && b->x1 - b->x0 < w / 2 &&
+        span_overlap(a->y0, a->y1, b->y0, b->y1) >= 0.5f)
+        return 0;
+    if ((((sa & B_TOP) && (sb & B_BOTTOM)) || ((sa & B_BOTTOM) && (sb & B_TOP))) && a->y1 - a->y0 < h / 2 && b->y1 - b->y0 < h / 2 &&
+        span_overlap(a->x0, a->x1, b->x0, b->x1) >= 0.5f)
+        return 1;
+    return -1;
+}
+
+static void find_wraps(vg_tracks *t) {
+    const int64_t F = t->f, h = t->h, w = t->w;
+    const float D = (float)(h < w ? h : w);
+    int64_t last_wrap[2] = {-100, -100}; /* per axis: frame of the last wrap counted */
+    bool cut_prev[2] = {false, false};
+    for (int64_t fr = 0; fr < F; fr++) {
+        const vg_object *cur = t->obj + fr * VG_SCORE_MAX_OBJ;
+        int n = t->n_obj[fr];
+        /* (a) one object cut by two opposite borders */
+        bool cut_now[2] = {false, false};
+        float cx[2] = {0, 0}, cy[2] = {0, 0};
+        for (int i = 0; i < n; i++)
+            for (int j = i + 1; j < n; j++) {
+                int ax = cut_pair(&cur[i], &cur[j], h, w);
+                if (ax >= 0) { cut_now[ax] = true; cx[ax] = cur[i].cx; cy[ax] = cur[i].cy; }
+            }
+        for (int ax = 0; ax < 2; ax++) {
+            if (cut_now[ax] && !cut_prev[ax] && fr > 0 && fr - last_wrap[ax] > VG_WRAP_FRAMES) {
+                /* the frame before: an object of that colour touching one of the two borders */
+                const vg_object *pv = cur - VG_SCORE_MAX_OBJ;
+                bool approach = false;
+                for (int i = 0; i < t->n_obj[fr - 1]; i++) {
+                    int sd = border_sides(&pv[i], h, w);
+                    approach |= ax == 0 ? (sd & (B_LEFT | B_RIGHT)) != 0 : (sd & (B_TOP | B_BOTTOM)) != 0;
+                }
+                if (approach) { add_event(t, VG_EV_WRAP, fr, -1, cx[ax], cy[ax], 0); last_wrap[ax] = fr; }
+            }
+            cut_prev[ax] = cut_now[ax];
+        }
+        /* (b) a track born touching a border while a same-colour track was last seen, within
+         * VG_WRAP_FRAMES frames, touching the opposite one at the same height (column) */
+        for (int j = 0; j < n; j++) {
+            int tr = cur[j].track;
+            if (tr < 0 || tr >= VG_SCORE_MAX_OBJ * 4 || t->track_first[tr] != fr || fr == 0) continue;
+            int sj = border_sides(&cur[j], h, w);
+            if (!sj) continue;
+            bool found = false;
+            for (int64_t g = fr - 1; g >= 0 && g >= fr - VG_WRAP_FRAMES && !found; g--) {
+                const vg_object *po = t->obj + g * VG_SCORE_MAX_OBJ;
+                for (int i = 0; i < t->n_obj[g] && !found; i++) {
+                    int pt = po[i].track;
+                    if (pt == tr || pt < 0) continue;
+                    /* that track's last frame is g..fr-1 (it is gone, or leaving, by now) */
+                    bool alive_after = false;
+                    for (int64_t k = g + 1; k <= fr && !alive_after; k++)
+                        for (int q = 0; q < t->n_obj[k]; q++)
+                            if (t->obj[k * VG_SCORE_MAX_OBJ + q].track == pt && !(border_sides(&t->obj[k * VG_SCORE_MAX_OBJ + q], h, w))) alive_after = true;
+                    if (alive_after) continue;
+                    int si = border_sides(&po[i], h, w);
+                    if (lab_de(po[i].lab, cur[j].lab) > 15) continue;
+                    int ax = -1;
+                    if (((si & B_RIGHT) && (sj & B_LEFT)) || ((si & B_LEFT) && (sj & B_RIGHT))) ax = fabsf(po[i].cy - cur[j].cy) < 0.25f * D ? 0 : -1;
+                    else if (((si & B_BOTTOM) && (sj & B_TOP)) || ((si & B_TOP) && (sj & B_BOTTOM))) ax = fabsf(po[i].cx - cur[j].cx) < 0.25f * D ? 1 : -1;
+                    if (ax < 0 || fr - last_wrap[ax] <= VG_WRAP_FRAMES) continue;
+                    add_event(t, VG_EV_WRAP, fr, tr, cur[j].cx, cur[j].cy, 0);
+                    last_wrap[ax] = fr;
+                    found = true;
+                }
+            }
+        }
+    }
+}
+
 vg_status vg_tracks_build(vg_tracks *t, const uint8_t *clip, int64_t f, int64_t h, int64_t w) {
     memset(t, 0, sizeof(*t));
     if (f < 1 || h < 2 || w < 2)
@@ -330,6 +421,7 @@ vg_status vg_tracks_build(vg_tracks *t, const uint8_t *clip, int64_t f, int64_t 
         memcpy(plabel, clab, sizeof(clab));
         int *sw = plab; plab = lab; lab = sw;
     }
+    find_wraps(t);
 out:
     free(hist); free(lab); free(plab); free(stack); free(dil); free(a);
     if (st != VG_OK) vg_tracks_free(t);

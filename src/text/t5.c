@@ -11,6 +11,7 @@
 #include "vidgen/gemm.h"
 #include "vidgen/ops.h"
 #include "vidgen/rng.h"
+#include "vidgen/quant.h"
 #include "vidgen/safetensors.h"
 
 /* ------------------------------------------------------------------------------------ */
@@ -364,7 +365,9 @@ vg_status vg_t5_load(vg_t5 *m, const vg_st_file *f, const vg_t5_config *cfg) {
             st = vg_fail(VG_ERR_FORMAT, "%s: missing tensor '%s%s'", vg_st_path(f), prefix, name);
             goto fail;
         }
-        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16) {
+        /* matrices may be GGUF-quantized (the products and the embedding lookup take them) */
+        if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16 &&
+            !(vg_dtype_is_quant(t->dtype) && nd == 2 && kind != T_POS && kind != T_POS_SHARED)) {
             st = vg_fail(VG_ERR_FORMAT, "%s: '%s%s': dtype %s, expected F32, F16 or BF16", vg_st_path(f),
                          prefix, name, vg_dtype_name(t->dtype));
             goto fail;
@@ -583,10 +586,13 @@ vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int3
     layer_off lo = layer_layout(c, N);
     /* x = E[ids] (no scaling) */
     float *x0 = acts->layers + lo.x;
-    size_t es = vg_dtype_size(m->token_embedding_w.dtype);
-    for (int64_t i = 0; i < N; i++)
-        vg_to_f32(x0 + i * D, (const char *)m->token_embedding_w.data + (size_t)ids[i] * (size_t)D * es,
-                  m->token_embedding_w.dtype, D);
+    vg_dtype et = m->token_embedding_w.dtype;
+    size_t rb = (size_t)vg_dtype_row_bytes(et, D); /* quantized rows too (GGUF token_embd) */
+    for (int64_t i = 0; i < N; i++) {
+        const char *row = (const char *)m->token_embedding_w.data + (size_t)ids[i] * rb;
+        if (vg_dtype_is_quant(et)) vg_dequant_row(et, row, x0 + i * D, D);
+        else vg_to_f32(x0 + i * D, row, et, D);
+    }
     for (int l = 0; l < c->layers; l++) {
         const vg_t5_block *b = &m->blocks[l];
         float *L = acts->layers + (acts->train ? (int64_t)l * acts->lo.size : 0);

@@ -92,6 +92,9 @@ static vg_status set_charsmap(vg_spm *t, const uint8_t *blob, size_t n) {
     uint32_t ts = (uint32_t)blob[0] | (uint32_t)blob[1] << 8 | (uint32_t)blob[2] << 16 | (uint32_t)blob[3] << 24;
     if (ts % 4 != 0 || (size_t)ts > n - 4 || ts == 0)
         return vg_fail(VG_ERR_FORMAT, "spm: charsmap trie size %u, blob %zu bytes", ts, n);
+    /* a second charsmap field replaces the first (protobuf: the last one wins) */
+    free(t->charsmap);
+    t->trie = NULL; t->trie_n = 0; t->norm_str = NULL; t->norm_n = 0; t->charsmap_n = 0;
     /* copy to aligned memory; 4 bytes of padding keep the string region NUL-terminated */
     t->charsmap = calloc(1, n + 8);
     if (!t->charsmap) return vg_fail(VG_ERR_OOM, "spm: charsmap");

@@ -49,12 +49,13 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     c->lr = 1e-3; c->min_lr_frac = 0.1; c->weight_decay = 0.01; c->beta1 = 0.9; c->beta2 = 0.99; c->grad_clip = 1.0;
     c->ema = 0.995; c->image_frac = 0.1; c->text_drop = 0.1; c->flow_shift = 2.0; c->seed = 0;
     c->amx_f32 = true;
+    c->bf16 = true;
     cJSON *o = cJSON_Parse(json);
     vg_status st = VG_OK;
     if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return vg_fail(VG_ERR_FORMAT, "%s: not a JSON object", what); }
     static const char *known[] = {"model", "data", "out", "held_out", "size", "frames", "batch", "steps", "warmup",
                                   "ckpt_every", "log_every", "lr", "min_lr_frac", "weight_decay", "beta1", "beta2",
-                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32",
+                                  "grad_clip", "ema", "image_frac", "text_drop", "flow_shift", "seed", "max_minutes", "amx_f32", "bf16",
                                   "prefix_frac", "prefix_max", "cosine_from", "comment"};
     for (cJSON *it = o->child; it; it = it->next) {
         bool ok = false;
@@ -86,6 +87,10 @@ vg_status vg_train_config_parse(vg_train_config *c, const char *json, const char
     if ((it = cJSON_GetObjectItemCaseSensitive(o, "amx_f32"))) {
         if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"amx_f32\" must be true or false", what); goto out; }
         c->amx_f32 = cJSON_IsTrue(it);
+    }
+    if ((it = cJSON_GetObjectItemCaseSensitive(o, "bf16"))) {
+        if (!cJSON_IsBool(it)) { st = vg_fail(VG_ERR_FORMAT, "%s: \"bf16\" must be true or false", what); goto out; }
+        c->bf16 = cJSON_IsTrue(it);
     }
     double v;
 #define INT(k, lo, hi, f) v = c->f; if ((st = jnum(o, k, lo, hi, &v, what))) goto out; c->f = (int)v
@@ -365,6 +370,7 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
     const int B = c->batch;
     const int64_t F = c->frames, H = c->size, W = c->size, C = 3, n1 = C * F * H * W;
     const bool amx_was = vg_gemm_f32_amx(c->amx_f32);
+    const bool bf16_was = vg_gemm_bf16(c->bf16);
     if (st) goto out;
     const int64_t T = s.m.dcfg.text_len, Dt = s.m.dcfg.text_dim;
     if ((st = vg_mkdir_p(c->out))) goto out;
@@ -564,8 +570,12 @@ vg_status vg_train_run(const vg_train_config *c, volatile int *stop, vg_train_lo
         }
         if (stopping) { st = vg_fail(VG_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s", (long long)s.step, c->out); goto out; }
     }
+    /* resumed from the last step's checkpoint (a run killed between writing it and exporting the
+     * model): the export is what is left, else model/ stays one checkpoint behind */
+    if (step0 >= c->steps) st = export_model(&s, c);
 out:
     vg_gemm_f32_amx(amx_was);
+    vg_gemm_bf16(bf16_was);
     if (logf) fclose(logf);
     for (int b = 0; tacts && b < B; b++) vg_t5_acts_free(tacts[b]);
     free(tacts);
