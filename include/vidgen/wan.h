@@ -79,6 +79,7 @@ extern const char vg_wan_default_negative_prompt[];
 
 typedef struct {
     char *dit, *t5, *vae, *tokenizer; /* paths (owned); tokenizer NULL = spiece_model in the t5 file */
+    char *tae;                        /* TAEHV (taew2_1) decoding instead of the VAE (vae then unused); NULL = the VAE */
 } vg_wan_paths;
 /* Fills the members still NULL from the files under dir (depth <= 3; each .safetensors or
  * index is classified by its tensor names). Errors: VG_ERR_IO (no such folder), VG_ERR_FORMAT

@@ -48,6 +48,8 @@ static const char *HELP =
     "                               .gguf (ComfyUI-GGUF, stable-diffusion.cpp; Q8_0 .. Q2_K, F16, BF16, F32)\n"
     "      --text-encoder F         umT5-XXL encoder (HF or official names; .gguf with llama.cpp names too)\n"
     "      --vae F                  Wan2.1 VAE\n"
+    "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors: ~20x faster, less memory,\n"
+    "                               softer frames); the VAE is then not needed\n"
     "      --tokenizer F            tokenizer.json or spiece.model [spiece_model inside the text encoder]\n"
     "  -o, --out DIR [out]  --overwrite  --max-memory SIZE  -t, --threads N  -q, --quiet\n"
     "      --config FILE.json       settings file (keys as the long flags with _); flags win\n"
@@ -190,11 +192,12 @@ int vg_cmd_wan(int argc, char **argv) {
     if (s.set[S_T5]) paths.t5 = strdup(s.str[S_T5]);
     if (s.set[S_VAE]) paths.vae = strdup(s.str[S_VAE]);
     if (s.set[S_TOK]) paths.tokenizer = strdup(s.str[S_TOK]);
+    if (s.set[S_TAE]) paths.tae = strdup(s.str[S_TAE]);
     if (s.set[S_MODEL]) {
         if (vg_wan_discover(&paths, s.str[S_MODEL])) { rc = cli_lib_error(NULL); goto done; }
-    } else if (!paths.dit || !paths.t5 || !paths.vae) {
-        rc = cli_error(CLI_USAGE, "pass --model DIR, or all of --diffusion-model, --text-encoder and --vae",
-                       "missing %s%s%s", paths.dit ? "" : "--diffusion-model ", paths.t5 ? "" : "--text-encoder ", paths.vae ? "" : "--vae");
+    } else if (!paths.dit || !paths.t5 || (!paths.vae && !paths.tae)) {
+        rc = cli_error(CLI_USAGE, "pass --model DIR, or all of --diffusion-model, --text-encoder and --vae (or --tae)",
+                       "missing %s%s%s", paths.dit ? "" : "--diffusion-model ", paths.t5 ? "" : "--text-encoder ", paths.vae || paths.tae ? "" : "--vae");
         goto done;
     }
 
@@ -203,7 +206,8 @@ int vg_cmd_wan(int argc, char **argv) {
     if (vg_wan_estimate(&mem, &paths, &p)) { rc = cli_lib_error(NULL); goto done; }
     if (!quiet || dry) {
         fprintf(stderr, "vidgen: Wan2.1 files:\n  diffusion model %s\n  text encoder    %s\n  vae             %s\n  tokenizer       %s\n",
-                paths.dit, paths.t5, paths.vae, paths.tokenizer ? paths.tokenizer : "(spiece_model in the text encoder)");
+                paths.dit, paths.t5, paths.tae ? "(not used: --tae)" : paths.vae, paths.tokenizer ? paths.tokenizer : "(spiece_model in the text encoder)");
+        if (paths.tae) fprintf(stderr, "  tae (decoder)   %s\n", paths.tae);
         fprintf(stderr, "vidgen: memory estimate %.0f MiB peak (text %.0f, DiT %.0f = weights %.0f + activations %.0f, VAE %.0f, frames %.0f)\n",
                 mib(mem.peak), mib(mem.text), mib(mem.dit), mib(mem.dit_weights), mib(mem.dit_acts), mib(mem.vae), mib(mem.frames));
     }
@@ -269,7 +273,8 @@ int vg_cmd_wan(int argc, char **argv) {
     cJSON_AddStringToObject(meta, "model", "wan2.1-t2v");
     cJSON_AddStringToObject(meta, "diffusion_model", paths.dit);
     cJSON_AddStringToObject(meta, "text_encoder", paths.t5);
-    cJSON_AddStringToObject(meta, "vae", paths.vae);
+    if (paths.tae) cJSON_AddStringToObject(meta, "tae", paths.tae);
+    else cJSON_AddStringToObject(meta, "vae", paths.vae);
     cJSON_AddStringToObject(meta, "tokenizer", paths.tokenizer ? paths.tokenizer : "spiece_model");
     params = cJSON_PrintUnformatted(meta);
     cJSON *tm = cJSON_AddObjectToObject(meta, "timings");

@@ -4,6 +4,7 @@
  * size, Z = 16 latent channels, D DiT dim, Dt text dim, N real prompt tokens, L = text_len (512). */
 #include "model/wan_internal.h"
 #include "vidgen/lora.h"
+#include "vidgen/taehv.h"
 
 /* ================================================================ pipeline */
 
@@ -67,10 +68,15 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     /* latents: x, v_cond, v_uncond, v, solver history (4n), contexts 2 x L x Dt */
     m->dit = m->dit_weights + m->dit_acts + 4 * (8 * n) + 4 * 2 * (int64_t)dc.text_len * dc.text_dim;
     vg_wan_files_close(fd); fd = NULL;
-    if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
-    vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
-    m->vae = file_size(paths->vae) + (int64_t)vg_wan_vae_decode_bytes(vae, T, h, w) + 4 * (3 * F * H * W + n);
+    if (paths->tae) { /* TAEHV decode instead of the VAE (--tae): f32 weights + fixed-size working memory */
+        if ((st = vg_taehv_estimate_file(paths->tae, T, h, w, p->frames, p->height, p->width, &m->vae))) goto out;
+        m->vae += 4 * n;
+    } else {
+        if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
+        vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
+        m->vae = file_size(paths->vae) + (int64_t)vg_wan_vae_decode_bytes(vae, T, h, w) + 4 * (3 * F * H * W + n);
+    }
     m->frames = (int64_t)p->frames * p->width * p->height * 3;
     int64_t mx = m->text > m->dit ? m->text : m->dit;
     m->peak = (mx > m->vae ? mx : m->vae) + m->frames;
@@ -186,6 +192,11 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
 
     /* 4. VAE decode (chunked, one latent frame at a time) */
     prog(hooks, "decode", 0, 1, 0);
+    /* --tae: TAEHV decodes the DiT's latents as they are (no VAE mean/std, taehv README) */
+    if (paths->tae) {
+        if ((st = vg_taehv_decode_file_u8(paths->tae, out, x, T, h, w, p->frames, p->height, p->width))) goto out;
+        goto decoded;
+    }
     if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
     vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
@@ -206,6 +217,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
                 float v = (u + 1.0f) * 0.5f * 255.0f;
                 out[(f * H * W + i) * 3 + c] = (uint8_t)(v > 255 ? 255 : v);
             }
+decoded:
     prog(hooks, "decode", 1, 1, now_s() - t3);
     s.decode_s = now_s() - t3;
     s.total_s = now_s() - t0;
