@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "test.h"
+#include "model/wan_internal.h"
+#include "vidgen/gguf.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
 #include "vidgen/safetensors.h"
@@ -118,6 +120,11 @@ static void replay_lib(const char *target, const char *path) {
     if (!strcmp(target, "safetensors")) {
         vg_st_file *f = NULL;
         if (vg_st_open(&f, path) == VG_OK) vg_st_close(f);
+    } else if (!strcmp(target, "gguf")) {
+        vg_gguf *g = NULL;
+        if (vg_gguf_open(&g, path) == VG_OK) vg_gguf_close(g);
+        vg_st_file *f = NULL;
+        if (vg_wan_gguf_open_(&f, path) == VG_OK) vg_st_close(f);
     } else if (!strcmp(target, "png")) {
         uint8_t *rgb = NULL;
         int w, h;
@@ -167,7 +174,7 @@ static int replay_cli(const char *target, const char *path, const char *tmp) {
 }
 
 VG_TEST(robust_fuzz_inputs_replay) {
-    static const char *targets[] = {"safetensors", "png", "spm", "config", "prompt", "batch", "settings", "manifest"};
+    static const char *targets[] = {"safetensors", "gguf", "png", "spm", "config", "prompt", "batch", "settings", "manifest"};
     static const char *dirs[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
     const char *tmp = vg_test_tmpdir();
     int n = 0;
