@@ -94,9 +94,11 @@ VG_TEST(robust_score_judges_what_generate_renders) {
 }
 
 /* Allocation failures (tests/alloc/sweep.sh on build-alloc/, built by `make test`): each
- * loader with every k of its allocation calls failing, a whole tiny-model run with every 4th
- * k (plus the first and last 50): exit 1 with one error line or an identical result, never a
- * crash, a sanitizer or leak report, a vidgen.json or a temporary file after a failure. */
+ * loader (GGUF: a converted models/tiny and the seeds of every layout) with every k of its
+ * allocation calls failing, `vidgen convert` and a whole tiny-model run with every 4th k (plus
+ * the first and last 50): exit 1 with one error line or an identical result (a loader that
+ * loaded less must have warned), never a crash, a sanitizer or leak report, a vidgen.json, a
+ * converted file or a temporary file after a failure. */
 VG_TEST(robust_alloc_fail_sweep) {
     if (access("build-alloc/vg_alloc_load", X_OK) || access("build-alloc/vidgen", X_OK)) {
         printf("skip (build-alloc/ not built: make alloc-build) ");
@@ -105,7 +107,8 @@ VG_TEST(robust_alloc_fail_sweep) {
     char *o = NULL;
     int rc = vg_test_sh(&o, "tests/alloc/sweep.sh 4 2>&1");
     CHECKF(rc == 0, "alloc sweep failed (rc %d):\n%s", rc, o);
-    CHECKF(strstr(o, "vidgen run:") && strstr(o, "safetensors:") && strstr(o, "manifest:"), "%s", o);
+    CHECKF(strstr(o, "vidgen run:") && strstr(o, "safetensors:") && strstr(o, "manifest:") && strstr(o, "gguf-tiny:") &&
+           strstr(o, "gguf-v2_align1:") && strstr(o, "convert-st:") && strstr(o, "convert-gguf:"), "%s", o);
     free(o);
 }
 
