@@ -203,13 +203,14 @@ VG_TEST(robust_fuzz_inputs_replay) {
 }
 
 /* Kill safety, full disk, read-only folder (tests/kill_test.sh): SIGKILL at 7 random moments
- * each of a generate run, a training run checkpointing every step and a batch (21 kills), then
- * the disks; see the script for every property checked. */
+ * each of a generate run, a training run checkpointing every step, a batch and a `vidgen
+ * convert` to Q4_K (28 kills), then the disks; see the script for every property checked. */
 VG_TEST(robust_kill_safety) {
     char *o = NULL;
     int rc = vg_test_sh(&o, "VIDGEN_BIN=%s tests/kill_test.sh 7 2>&1", bin());
     CHECKF(rc == 0, "kill_test.sh failed (rc %d):\n%s", rc, o);
     CHECKF(strstr(o, "generate: 7 kills") && strstr(o, "train: 7 kills") && strstr(o, "batch: 7 kills") &&
+           strstr(o, "convert: 7 kills") &&
            strstr(o, "full disk"), "%s", o);
     printf("%s", o);
     free(o);
