@@ -14,6 +14,7 @@
 #include "vidgen/io.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -383,5 +384,67 @@ VG_TEST(taehv_wan_pipeline_tae_flag) {
     free(o);
     rc = vg_test_sh(&o, "%s -p 'a ball' --tae %s --out %s/o4 2>&1", bin(), t1, d);
     CHECKF(rc == 2 && strstr(o, "missing --diffusion-model"), "--tae alone: rc %d: %s", rc, o);
+    free(o);
+}
+
+/* --preview N: after steps N, 2N, ... (not the last) OUT/preview_stepNN.png, a contact sheet of the
+ * TAEHV-decoded x0 prediction x - sigma v. Checked exactly: with dmd the x0 after step 1 of the
+ * schedule 1.0,0.5 is what a 1-step dmd run on 1.0 returns, so the sheet's tiles are those frames;
+ * the final frames are the same with and without --preview; --preview without --tae is refused. */
+VG_TEST(taehv_wan_preview_sheets) {
+    char d[600], t1[700], p[800], *o = NULL;
+    snprintf(d, sizeof(d), "%s/wan_preview", vg_test_tmpdir());
+    vg_wan_random_opts w;
+    vg_wan_random_opts_default(&w);
+    w.dit.dim = 32; w.dit.ffn_dim = 64; w.dit.heads = 2; w.dit.layers = 2; w.dit.text_dim = 32;
+    w.t5 = (vg_t5_config){.vocab = 64, .dim = 32, .dim_attn = 32, .ffn = 48, .heads = 4, .layers = 2, .buckets = 32,
+                          .max_dist = 128, .shared_pos = false, .eps = 1e-6f};
+    w.skip_vae = true;
+    w.seed = 6;
+    CHECK_OK(vg_wan_write_random(d, &w));
+    snprintf(t1, sizeof(t1), "%s/taew2_1.safetensors", d);
+    CHECK_OK(vg_taehv_write_random(t1, 16, 1, VG_DTYPE_F16, 9, 1.4f));
+#define PV_GEN "-p 'a red ball' --frames 5 -W 32 -H 16 --sampler dmd --cfg-scale 1 --seed 4 -q"
+    int rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " PV_GEN " --sigmas 1.0,0.5 --preview 1 --out %s/pv", bin(), d, d, t1, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " PV_GEN " --sigmas 1.0,0.5 --out %s/nopv", bin(), d, d, t1, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, o);
+    free(o);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " --tae %s " PV_GEN " --sigmas 1.0 --out %s/one", bin(), d, d, t1, d);
+    CHECKF(rc == 0, "rc %d: %s", rc, o);
+    free(o);
+    snprintf(p, sizeof(p), "%s/pv/preview_step02.png", d);
+    CHECKF(access(p, F_OK) != 0, "%s written: the last step is the clip itself", p);
+    snprintf(p, sizeof(p), "%s/pv/preview_step01.png", d);
+    uint8_t *sheet = NULL;
+    int sw, sh;
+    CHECK_OK(vg_png_read(p, &sheet, &sw, &sh));
+    /* 5 frames of 32x16, 4 per row, gap 2: SW = 4*(32+2)+2, SH = 2*(16+2)+2 */
+    CHECKF(sw == 138 && sh == 38, "preview sheet %dx%d, expected 138x38", sw, sh);
+    int same_final = 0, tiles = 0;
+    for (int f = 0; f < 5 && sheet; f++) {
+        char a[800], b[800];
+        uint8_t *x = NULL, *y = NULL, *z = NULL;
+        int fw, fh;
+        snprintf(a, sizeof(a), "%s/one/frame_%04d.png", d, f + 1);
+        CHECK_OK(vg_png_read(a, &x, &fw, &fh));
+        snprintf(a, sizeof(a), "%s/pv/frame_%04d.png", d, f + 1);
+        snprintf(b, sizeof(b), "%s/nopv/frame_%04d.png", d, f + 1);
+        CHECK_OK(vg_png_read(a, &y, &fw, &fh));
+        CHECK_OK(vg_png_read(b, &z, &fw, &fh));
+        if (x && y && z) {
+            same_final += !memcmp(y, z, 32 * 16 * 3);
+            int x0 = 2 + (f % 4) * 34, y0 = 2 + (f / 4) * 18, ok = 1;
+            for (int r = 0; r < 16; r++) ok &= !memcmp(sheet + ((size_t)(y0 + r) * sw + x0) * 3, x + (size_t)r * 32 * 3, 32 * 3);
+            tiles += ok;
+        }
+        free(x); free(y); free(z);
+    }
+    free(sheet);
+    CHECKF(tiles == 5, "%d of 5 preview tiles equal the 1-step dmd frames (the x0 prediction after step 1)", tiles);
+    CHECKF(same_final == 5, "%d of 5 final frames unchanged by --preview", same_final);
+    rc = vg_test_sh(&o, "%s " TAE_FILES " " PV_GEN " --vae x --preview 1 --out %s/novae 2>&1", bin(), d, d, d);
+    CHECKF(rc == 2 && strstr(o, "--preview needs --tae"), "--preview without --tae: rc %d: %s", rc, o);
     free(o);
 }

@@ -101,6 +101,8 @@ typedef struct {
     int n_loras;
     int weight_type;                      /* -1: weights as stored; else a vg_dtype (--type): the DiT's F16/BF16/F32
                                            * matrices are converted to it at load (vg_wan_dit_load_as) */
+    int preview_every;                    /* > 0 (needs paths->tae): after every N-th step but the last, hooks->preview
+                                           * gets the TAEHV decode of that step's x0 prediction x - sigma v; 0 = none */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);
@@ -123,6 +125,8 @@ typedef struct {
     void (*progress)(void *ctx, const char *stage, int step, int steps, double elapsed);
     void (*message)(void *ctx, const char *msg); /* warnings (e.g. unexpected tensors) */
     void *ctx;
+    /* --preview: frames [F][H][W][3] uint8 (valid during the call) after step (1-based) of steps; an error stops the run */
+    vg_status (*preview)(void *ctx, int step, int steps, const uint8_t *frames, int64_t F, int64_t H, int64_t W);
 } vg_wan_hooks;
 /* Frames out [F][H][W][3] uint8 (caller allocates). The text encoder's file is closed before
  * the DiT's is opened, and the DiT's before the VAE decodes. Same seed and settings give

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "vidgen/video.h"
 #include "gen_common.h"
 #include "vidgen/io.h"
 #include "vidgen/wan.h"
@@ -50,13 +51,15 @@ static const char *HELP =
     "      --vae F                  Wan2.1 VAE\n"
     "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors: ~20x faster, less memory,\n"
     "                               softer frames); the VAE is then not needed\n"
+    "      --preview N              with --tae: every N steps, OUT/preview_stepNN.png, a contact sheet of the\n"
+    "                               TAEHV-decoded x0 prediction (up to 8 frames)\n"
     "      --tokenizer F            tokenizer.json or spiece.model [spiece_model inside the text encoder]\n"
     "  -o, --out DIR [out]  --overwrite  --max-memory SIZE  -t, --threads N  -q, --quiet\n"
     "      --config FILE.json       settings file (keys as the long flags with _); flags win\n"
     "      --dry-run                print the files, settings and memory estimate, generate nothing\n"
     "Exit codes: 0 ok, 1 runtime or input error, 2 usage error.\n";
 
-typedef struct { bool tty, quiet; } wprog;
+typedef struct { bool tty, quiet; const char *out; } wprog; /* the hooks' ctx (out: --preview's folder) */
 static void on_progress(void *ctx, const char *stage, int step, int steps, double el) {
     wprog *p = ctx;
     if (p->quiet) return;
@@ -74,6 +77,23 @@ static void on_progress(void *ctx, const char *stage, int step, int steps, doubl
         fprintf(stderr, "step %d/%d elapsed %.2fs eta %.2fs\n", step, steps, el, eta);
 }
 static void on_message(void *ctx, const char *msg) { fprintf(stderr, "vidgen: warning: %s\n", msg); }
+
+/* --preview N: OUT/preview_stepNN.png, a contact sheet of at most 8 frames evenly spaced (4 per row) */
+static vg_status on_preview(void *ctx, int step, int steps, const uint8_t *frames, int64_t F, int64_t H, int64_t W) {
+    const wprog *pv = ctx;
+    enum { MAXF = 8 };
+    int64_t n = F < MAXF ? F : MAXF;
+    size_t fb = (size_t)(H * W * 3);
+    uint8_t *pick = malloc(fb * (size_t)n);
+    if (!pick) return vg_fail(VG_ERR_OOM, "out of memory for the preview");
+    for (int64_t k = 0; k < n; k++) memcpy(pick + k * fb, frames + (n > 1 ? k * (F - 1) / (n - 1) : 0) * fb, fb);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/preview_step%02d.png", pv->out, step);
+    vg_status st = vg_sheet_write(path, pick, n, (int)W, (int)H, n < 4 ? (int)n : 4, 2);
+    free(pick);
+    if (!st && !pv->quiet) fprintf(stderr, "%svidgen: preview after step %d/%d: %s\n", pv->tty ? "\n" : "", step, steps, path);
+    return st;
+}
 
 static double mib(int64_t b) { return (double)b / 1048576.0; }
 
@@ -184,6 +204,10 @@ int vg_cmd_wan(int argc, char **argv) {
         if (n_loras && vg_dtype_is_quant(wt)) { rc = cli_error(CLI_USAGE, "merge the LoRA first, or drop --type", "--lora with a quantizing --type is not supported"); goto done; }
         p.weight_type = (int)wt;
     }
+    if (s.set[S_PREVIEW]) {
+        if (!s.set[S_TAE]) { rc = cli_error(CLI_USAGE, "e.g. --tae taew2_1.safetensors --preview 2", "--preview needs --tae (previews are TAEHV-decoded)"); goto done; }
+        p.preview_every = (int)s.num[S_PREVIEW];
+    }
     if (vg_wan_check_size(&p)) { rc = cli_error(CLI_USAGE, "Wan2.1-1.3B is trained at 832x480 and 480x832, 81 frames", "%s", vg_last_error()); goto done; }
     if (s.set[S_THREADS]) cli_set_threads((int)s.num[S_THREADS]);
 
@@ -234,8 +258,8 @@ int vg_cmd_wan(int argc, char **argv) {
     if (!quiet)
         fprintf(stderr, "vidgen: Wan2.1 T2V, %d frames %dx%d, %d steps (%s, shift %g, guidance %g), seed %llu\n", p.frames, p.width,
                 p.height, p.steps, vg_sampler_name(p.sampler), p.flow_shift, p.cfg_scale, (unsigned long long)p.seed);
-    wprog pc = {isatty(2), quiet};
-    vg_wan_hooks hooks = {on_progress, on_message, &pc};
+    wprog pc = {isatty(2), quiet, out};
+    vg_wan_hooks hooks = {on_progress, on_message, &pc, p.preview_every > 0 ? on_preview : NULL};
     vg_wan_stats st;
     if (vg_wan_generate(&paths, &p, frames, &hooks, &st)) { rc = cli_lib_error(NULL); goto done; }
     struct rusage ru;
@@ -267,6 +291,7 @@ int vg_cmd_wan(int argc, char **argv) {
         cJSON *la = cJSON_AddArrayToObject(meta, "loras");
         for (int i = 0; i < n_loras; i++) cJSON_AddItemToArray(la, cJSON_CreateString(loras[i]));
     }
+    if (p.preview_every > 0) cJSON_AddNumberToObject(meta, "preview", p.preview_every);
     if (p.window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p.window);
     cJSON_AddNumberToObject(meta, "fps", 16);

@@ -72,6 +72,7 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     if (paths->tae) { /* TAEHV decode instead of the VAE (--tae): f32 weights + fixed-size working memory */
         if ((st = vg_taehv_estimate_file(paths->tae, T, h, w, p->frames, p->height, p->width, &m->vae))) goto out;
         m->vae += 4 * n;
+        if (p->preview_every > 0) m->dit += m->vae; /* previews decode while the DiT is loaded */
     } else {
         if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
         vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
@@ -176,6 +177,16 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
             const float g = p->cfg_scale;
             #pragma omp parallel for schedule(static)
             for (int64_t j = 0; j < n; j++) vc[j] = vu[j] + g * (vc[j] - vu[j]);
+        }
+        /* --preview: TAEHV on the x0 prediction x - sigma v (vu is free here); the caller's frame
+         * buffer holds the preview until the final decode overwrites it */
+        if (p->preview_every > 0 && paths->tae && hooks && hooks->preview && (i + 1) % p->preview_every == 0 && i + 1 < p->steps) {
+            const double sg = sig[i];
+            #pragma omp parallel for schedule(static)
+            for (int64_t j = 0; j < n; j++) vu[j] = (float)(x[j] - sg * (double)vc[j]); /* in double, as the dmd step */
+            if ((st = vg_taehv_decode_file_u8(paths->tae, out, vu, T, h, w, p->frames, p->height, p->width)) ||
+                (st = hooks->preview(hooks->ctx, i + 1, p->steps, out, p->frames, p->height, p->width)))
+                goto out;
         }
         vg_solver_step(sol, i, x, vc);
         double dt = now_s() - ts0;
