@@ -79,6 +79,7 @@ extern const char vg_wan_default_negative_prompt[];
 
 typedef struct {
     char *dit, *t5, *vae, *tokenizer; /* paths (owned); tokenizer NULL = spiece_model in the t5 file */
+    char *tae;                        /* TAEHV (taew2_1) decoding instead of the VAE (vae then unused); NULL = the VAE */
 } vg_wan_paths;
 /* Fills the members still NULL from the files under dir (depth <= 3; each .safetensors or
  * index is classified by its tensor names). Errors: VG_ERR_IO (no such folder), VG_ERR_FORMAT
@@ -104,6 +105,8 @@ typedef struct {
                                            * frames over all ranks; 2 also the CFG branches on two halves (even
                                            * rank count). umT5 on rank 0 only, the VAE decode on rank 0 only:
                                            * `out` is filled on rank 0 (the same bits as one process) */
+    int preview_every;                    /* > 0 (needs paths->tae): after every N-th step but the last, hooks->preview
+                                           * gets the TAEHV decode of that step's x0 prediction x - sigma v; 0 = none */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);
@@ -126,6 +129,8 @@ typedef struct {
     void (*progress)(void *ctx, const char *stage, int step, int steps, double elapsed);
     void (*message)(void *ctx, const char *msg); /* warnings (e.g. unexpected tensors) */
     void *ctx;
+    /* --preview: frames [F][H][W][3] uint8 (valid during the call) after step (1-based) of steps; an error stops the run */
+    vg_status (*preview)(void *ctx, int step, int steps, const uint8_t *frames, int64_t F, int64_t H, int64_t W);
 } vg_wan_hooks;
 /* Frames out [F][H][W][3] uint8 (caller allocates). The text encoder's file is closed before
  * the DiT's is opened, and the DiT's before the VAE decodes. Same seed and settings give
