@@ -41,6 +41,7 @@ bool vg_gemm_f32_amx(bool on);
  * its run (training config "bf16", default true where available). Sets the mode, returns the
  * previous one. AMX (level 4) keeps its own f32 mode (vg_gemm_f32_amx), which takes precedence. */
 bool vg_gemm_bf16(bool on);
+bool vg_gemm_bf16_on(void); /* the mode set (true also where the CPU lacks the instructions) */
 bool vg_gemm_bf16_available(void);
 
 /* CPU features detected at run time (cpu.c). */

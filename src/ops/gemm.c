@@ -204,6 +204,7 @@ bool vg_gemm_bf16_available(void) {
     return vg_cpu_level() >= 3 && vg_cpu()->avx512bf16 && gemm_path_avx512_bf16() != NULL;
 }
 bool vg_gemm_bf16(bool on) { bool was = g_bf16_ops; g_bf16_ops = on; return was; }
+bool vg_gemm_bf16_on(void) { return g_bf16_ops; }
 
 /* The path for this level and weight dtype. */
 static const gemm_path *pick(vg_dtype ydt) {
