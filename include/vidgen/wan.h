@@ -100,6 +100,10 @@ typedef struct {
     int n_loras;
     int weight_type;                      /* -1: weights as stored; else a vg_dtype (--type): the DiT's F16/BF16/F32
                                            * matrices are converted to it at load (vg_wan_dit_load_as) */
+    bool bf16;                            /* DiT forwards under vg_gemm_bf16(true): bf16 products (f16/f32/bf16
+                                           * weights rounded to bf16) and bf16 attention (attn.h), f32 sums;
+                                           * false (default): f32 products and attention. No effect without
+                                           * AVX512_BF16 (the f32 paths run). */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);

@@ -37,6 +37,8 @@ static const char *HELP =
     "      --lora FILE[:SCALE]      merge a LoRA into the DiT (repeatable; PEFT, kohya or .diff formats)\n"
     "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the DiT's f16/bf16/f32 matrices\n"
     "                               at load (as sd.cpp --type; the text encoder is kept as stored)\n"
+    "      --bf16                   DiT products and attention in bf16 (vdpbf16ps, f32 sums; f16 weights\n"
+    "                               rounded to bf16): ~1e-2 relative change, faster; AVX512_BF16 CPUs only\n"
     "      (--cfg-scale 1 skips the unconditional forward; a --model DIR's config.json may set sampler,\n"
     "       steps, timesteps/denoising_step_list, sigmas, warp_timesteps/warp_denoising_step,\n"
     "       flow_shift/timestep_shift, cfg_scale/guidance_scale as defaults under --config and flags)\n"
@@ -146,6 +148,7 @@ int vg_cmd_wan(int argc, char **argv) {
     if (s.set[S_SHIFT]) p.flow_shift = (float)s.num[S_SHIFT];
     if (s.set[S_SEED]) p.seed = s.u64[S_SEED];
     if (s.set[S_WINDOW]) p.window = (int)s.num[S_WINDOW];
+    p.bf16 = s.set[S_BF16] && s.num[S_BF16] != 0;
     if (s.set[S_SAMPLER] && !vg_sampler_from_name(s.str[S_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler, dmd", "unknown sampler '%s'", s.str[S_SAMPLER]); goto done; }
     if (s.set[S_TIMESTEPS] && s.set[S_SIGMAS]) { rc = cli_error(CLI_USAGE, "give the schedule once", "--timesteps and --sigmas both given"); goto done; }
     if (s.set[S_WARP] && s.num[S_WARP] && !s.set[S_TIMESTEPS]) { rc = cli_error(CLI_USAGE, "e.g. --timesteps 1000,750,500,250 --warp-timesteps --flow-shift 5", "--warp-timesteps needs --timesteps"); goto done; }
@@ -262,6 +265,7 @@ int vg_cmd_wan(int argc, char **argv) {
         cJSON *la = cJSON_AddArrayToObject(meta, "loras");
         for (int i = 0; i < n_loras; i++) cJSON_AddItemToArray(la, cJSON_CreateString(loras[i]));
     }
+    if (p.bf16) cJSON_AddBoolToObject(meta, "bf16", true);
     if (p.window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p.window);
     cJSON_AddNumberToObject(meta, "fps", 16);

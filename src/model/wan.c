@@ -3,6 +3,7 @@
  * Spec: shared/WAN.md 4.2-4.6. Legend: F video frames, H W pixels, T latent frames, h w latent
  * size, Z = 16 latent channels, D DiT dim, Dt text dim, N real prompt tokens, L = text_len (512). */
 #include "model/wan_internal.h"
+#include "vidgen/gemm.h"
 #include "vidgen/lora.h"
 
 /* ================================================================ pipeline */
@@ -172,6 +173,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     vg_wan_vae *vae = NULL;
     float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL, *scratch = NULL;
     int64_t *ts = NULL;
+    bool bf16_was = false, bf16_set = false; /* p->bf16: the precision mode during the DiT forwards */
     vg_dit_config dc;
     vg_wan_names names;
     char prefix[128], extra[512];
@@ -233,6 +235,8 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     vg_clip_noise(x, Z, T, h, w, p->seed); /* Philox, per latent frame (not the official CUDA stream) */
     s.load_s = now_s() - t1;
     t2 = now_s();
+    bf16_was = vg_gemm_bf16(p->bf16);
+    bf16_set = true;
     for (int i = 0; i < p->steps; i++) {
         double ts0 = now_s();
         float tt = float_t ? (float)(1000.0 * sig[i]) : (float)ts[i];
@@ -249,6 +253,8 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
         prog(hooks, "denoise", i + 1, p->steps, now_s() - t2);
     }
     s.step_s_mean = (now_s() - t2) / p->steps;
+    vg_gemm_bf16(bf16_was);
+    bf16_set = false;
     vg_dit_acts_free(acts); acts = NULL;
     vg_dit_free(&dit);
     vg_wan_files_close(fd); fd = NULL;
@@ -283,6 +289,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     s.total_s = now_s() - t0;
     if (stats) *stats = s;
 out:
+    if (bf16_set) vg_gemm_bf16(bf16_was);
     vg_wan_vae_free(vae);
     vg_solver_free(sol);
     vg_dit_acts_free(acts);

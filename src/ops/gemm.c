@@ -212,7 +212,8 @@ static const gemm_path *pick(vg_dtype ydt) {
     const gemm_path *p = NULL;
     if (lvl >= 4 && (ydt != VG_DTYPE_F32 || g_f32_amx)) p = gemm_path_amx(ydt);
     if (!p && ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
-    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16) && vg_gemm_bf16_available())
+    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16 || ydt == VG_DTYPE_F16) &&
+        vg_gemm_bf16_available())
         p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();
