@@ -157,7 +157,7 @@ fuzz: fuzz-build
 # sweeps k over each loader and a whole tiny-model run (test robust_alloc_fail_sweep).
 ALLOC_BUILD  = build-alloc
 ALLOC_WRAP   = malloc calloc realloc strdup strndup posix_memalign aligned_alloc open_memstream \
-               cJSON_Parse cJSON_Print cJSON_PrintUnformatted cJSON_CreateObject cJSON_CreateArray
+               cJSON_Parse cJSON_ParseWithLength cJSON_ParseWithLengthOpts cJSON_Print cJSON_PrintUnformatted cJSON_CreateObject cJSON_CreateArray
 ALLOC_CFLAGS = -O1 -g -std=c11 -Wall -Wextra -Wno-unused-parameter -fno-omit-frame-pointer -fsanitize=address \
                $(ARCH) $(OMP) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -DVG_DATADIR='"$(PREFIX)/share/vidgen"'
 ALLOC_LDFLAGS = -fsanitize=address $(OMP) $(patsubst %,-Wl$(comma)--wrap=%,$(ALLOC_WRAP))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill_test.sh [KILLS] - kill safety and full/read-only disks, on models/tiny (test robust_kill_safety).
 # 1. SIGKILL at KILLS random moments (default 7) each of: a generate run, a training run that
-#    writes a checkpoint every step, a batch of 3 jobs. After each kill, every file visible under
+#    writes a checkpoint every step, a batch of 3 jobs, a `vidgen convert` to Q4_K (over an
+#    earlier file every other time). After each kill, every file visible under
 #    its final name is complete: byte-identical to the uninterrupted run's (vidgen.json/batch.json:
 #    valid JSON; ckpt.safetensors and model/model.safetensors, exported at every checkpoint: whole
 #    safetensors files; log.jsonl: every finished line JSON);
@@ -134,6 +135,42 @@ for ((i = 1; i <= KILLS; i++)); do
   same_tree "$o" "$T/bref" "batch kill $i at ${ms} ms"
 done
 echo "batch: $KILLS kills in 0..${DUR_MS} ms, every visible file whole, reruns identical"
+
+# ---- 1d. vidgen convert -----------------------------------------------------------------------
+# a 12 MiB safetensors of six 256x2048 f32 matrices (deterministic), converted to Q4_K (~0.5 s on
+# one thread); every other kill lands on a folder holding an earlier Q8_0 conversion under the
+# final name, which must survive whole (it or the finished new file, nothing in between)
+python3 -c '
+import array, json, random, struct, sys
+random.seed(5)
+hdr, blobs, off = {}, [], 0
+for i in range(6):
+    b = array.array("f", [random.uniform(-1, 1) for _ in range(256 * 2048)]).tobytes()
+    hdr["blocks.%d.ffn.weight" % i] = {"dtype": "F32", "shape": [256, 2048], "data_offsets": [off, off + len(b)]}
+    off += len(b); blobs.append(b)
+h = json.dumps(hdr).encode(); h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))' "$T/cv.safetensors" || fail "convert: input"
+CV=(convert "$T/cv.safetensors" --type q4_k -t 1)
+mkdir -p "$T/cref" "$T/cold"
+t0=$(now_ms); $V "${CV[@]}" --out "$T/cref/w.gguf" >/dev/null 2>&1 || fail "convert: reference run failed"; DUR_MS=$(( $(now_ms) - t0 ))
+$V convert "$T/cv.safetensors" --type q8_0 -t 1 --out "$T/cold/w.gguf" >/dev/null 2>&1 || fail "convert: the earlier q8_0 run failed"
+nold=0; nnew=0
+for ((i = 1; i <= KILLS; i++)); do
+  o=$T/c$i; mkdir -p "$o"
+  [ $((i % 2)) = 0 ] && cp "$T/cold/w.gguf" "$o/w.gguf"
+  ms=$(kill_at $V "${CV[@]}" --out "$o/w.gguf")
+  if [ -e "$o/w.gguf" ]; then
+    if cmp -s "$o/w.gguf" "$T/cref/w.gguf"; then nnew=$((nnew + 1))
+    elif [ $((i % 2)) = 0 ] && cmp -s "$o/w.gguf" "$T/cold/w.gguf"; then nold=$((nold + 1))
+    else fail "convert kill $i at ${ms} ms: w.gguf is neither the earlier file nor the finished conversion (half-written?)"; fi
+  fi
+  for f in "$o"/*; do
+    case $(basename "$f") in w.gguf|*.tmp.*) ;; *) fail "convert kill $i: unexpected file $(basename "$f")" ;; esac
+  done
+  $V "${CV[@]}" --out "$o/w.gguf" >/dev/null 2>"$T/err" || fail "convert kill $i: rerun failed: $(cat "$T/err")"
+  cmp -s "$o/w.gguf" "$T/cref/w.gguf" || fail "convert kill $i at ${ms} ms: the rerun's file differs from the uninterrupted run's"
+done
+echo "convert: $KILLS kills in 0..${DUR_MS} ms ($nnew after the file was complete, $nold with the earlier file intact), never a partial w.gguf, reruns byte-identical"
 
 fi
 # ---- 2. full disk, read-only folder -----------------------------------------------------------

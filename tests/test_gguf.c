@@ -779,7 +779,7 @@ VG_TEST(gguf_generate_type_q8_0_matches_converted_gguf) {
     CHECKF(n_same == 5 && max_d == 0 && n_f16 < 5, "frames: %d of 5 equal to the GGUF run (max diff %d), %d of 5 equal to the f16 run",
            n_same, max_d, n_f16);
     /* the estimate knows the quantized size */
-    vg_wan_paths paths = {dit, t5, vae, NULL};
+    vg_wan_paths paths = {dit, t5, vae, NULL, NULL};
     vg_wan_params p;
     vg_wan_params_default(&p);
     p.frames = 5; p.width = 32; p.height = 16;

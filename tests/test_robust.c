@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "test.h"
+#include "model/wan_internal.h"
+#include "vidgen/gguf.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
 #include "vidgen/safetensors.h"
@@ -92,9 +94,11 @@ VG_TEST(robust_score_judges_what_generate_renders) {
 }
 
 /* Allocation failures (tests/alloc/sweep.sh on build-alloc/, built by `make test`): each
- * loader with every k of its allocation calls failing, a whole tiny-model run with every 4th
- * k (plus the first and last 50): exit 1 with one error line or an identical result, never a
- * crash, a sanitizer or leak report, a vidgen.json or a temporary file after a failure. */
+ * loader (GGUF: a converted models/tiny and the seeds of every layout) with every k of its
+ * allocation calls failing, `vidgen convert` and a whole tiny-model run with every 4th k (plus
+ * the first and last 50): exit 1 with one error line or an identical result (a loader that
+ * loaded less must have warned), never a crash, a sanitizer or leak report, a vidgen.json, a
+ * converted file or a temporary file after a failure. */
 VG_TEST(robust_alloc_fail_sweep) {
     if (access("build-alloc/vg_alloc_load", X_OK) || access("build-alloc/vidgen", X_OK)) {
         printf("skip (build-alloc/ not built: make alloc-build) ");
@@ -103,7 +107,8 @@ VG_TEST(robust_alloc_fail_sweep) {
     char *o = NULL;
     int rc = vg_test_sh(&o, "tests/alloc/sweep.sh 4 2>&1");
     CHECKF(rc == 0, "alloc sweep failed (rc %d):\n%s", rc, o);
-    CHECKF(strstr(o, "vidgen run:") && strstr(o, "safetensors:") && strstr(o, "manifest:"), "%s", o);
+    CHECKF(strstr(o, "vidgen run:") && strstr(o, "safetensors:") && strstr(o, "manifest:") && strstr(o, "gguf-tiny:") &&
+           strstr(o, "gguf-v2_align1:") && strstr(o, "convert-st:") && strstr(o, "convert-gguf:"), "%s", o);
     free(o);
 }
 
@@ -118,6 +123,11 @@ static void replay_lib(const char *target, const char *path) {
     if (!strcmp(target, "safetensors")) {
         vg_st_file *f = NULL;
         if (vg_st_open(&f, path) == VG_OK) vg_st_close(f);
+    } else if (!strcmp(target, "gguf")) {
+        vg_gguf *g = NULL;
+        if (vg_gguf_open(&g, path) == VG_OK) vg_gguf_close(g);
+        vg_st_file *f = NULL;
+        if (vg_wan_gguf_open_(&f, path) == VG_OK) vg_st_close(f);
     } else if (!strcmp(target, "png")) {
         uint8_t *rgb = NULL;
         int w, h;
@@ -167,7 +177,7 @@ static int replay_cli(const char *target, const char *path, const char *tmp) {
 }
 
 VG_TEST(robust_fuzz_inputs_replay) {
-    static const char *targets[] = {"safetensors", "png", "spm", "config", "prompt", "batch", "settings", "manifest"};
+    static const char *targets[] = {"safetensors", "gguf", "png", "spm", "config", "prompt", "batch", "settings", "manifest"};
     static const char *dirs[] = {"tests/fuzz/corpus", "tests/fuzz/regress"};
     const char *tmp = vg_test_tmpdir();
     int n = 0;
@@ -193,13 +203,14 @@ VG_TEST(robust_fuzz_inputs_replay) {
 }
 
 /* Kill safety, full disk, read-only folder (tests/kill_test.sh): SIGKILL at 7 random moments
- * each of a generate run, a training run checkpointing every step and a batch (21 kills), then
- * the disks; see the script for every property checked. */
+ * each of a generate run, a training run checkpointing every step, a batch and a `vidgen
+ * convert` to Q4_K (28 kills), then the disks; see the script for every property checked. */
 VG_TEST(robust_kill_safety) {
     char *o = NULL;
     int rc = vg_test_sh(&o, "VIDGEN_BIN=%s tests/kill_test.sh 7 2>&1", bin());
     CHECKF(rc == 0, "kill_test.sh failed (rc %d):\n%s", rc, o);
     CHECKF(strstr(o, "generate: 7 kills") && strstr(o, "train: 7 kills") && strstr(o, "batch: 7 kills") &&
+           strstr(o, "convert: 7 kills") &&
            strstr(o, "full disk"), "%s", o);
     printf("%s", o);
     free(o);

@@ -15,6 +15,10 @@ vg_status vg_file_read(const char *path, char **out, size_t *n);
 /* mkdir -p: creates path and any missing parents (mode 0755); ok when it exists as a
  * directory. VG_ERR_IO names the component that failed. */
 vg_status vg_mkdir_p(const char *path);
+/* Asks the kernel to reclaim the whole pages inside [p, p + n) (madvise MADV_PAGEOUT): clean
+ * pages of a mapped file leave the resident set and are re-read if touched again; it never
+ * discards data, so it is safe on any memory. A no-op where the kernel lacks it. */
+void vg_release_pages(const void *p, size_t n);
 
 /* 8-bit RGB PNG, rows top to bottom, rgb[(y*w + x)*3 + c]. Optional tEXt chunks:
  * keys/values arrays of n_text entries (may be 0; keys 1-79 bytes). Encoded in memory,

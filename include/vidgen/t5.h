@@ -54,6 +54,13 @@ typedef struct {
     vg_tensor pos_embedding_w;   /* pos_embedding.embedding.weight [B, H]; only when shared_pos */
     vg_t5_block *blocks;         /* [layers] */
     vg_tensor norm_w;            /* norm.weight [D] */
+    /* Optional (inference): called by vg_t5_forward(_n) before and after each block, once per
+     * block per call. The Wan pipeline streams the encoder with them (converts a block's
+     * matrices just before it, releases its mapped pages after it). A begin error stops the
+     * forward and is returned. */
+    vg_status (*block_begin)(void *ctx, int layer);
+    void (*block_end)(void *ctx, int layer);
+    void *hook_ctx;
 } vg_t5;
 
 void vg_t5_free(vg_t5 *m); /* frees blocks; the weights stay with their owner. NULL ok. */
@@ -104,6 +111,11 @@ int vg_t5_rel_bucket(int64_t rel, int buckets, int max_dist);
  * acts: NULL allocates scratch for this call; a training acts keeps what backward needs.
  * Errors: VG_ERR_ARG (N < 1, N > acts' max_tokens, id out of [0, V)), VG_ERR_OOM. */
 vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int32_t *ids, int64_t n);
+/* count sequences in one pass over the weights (block by block, each block applied to every
+ * sequence before the next block is read): out[s] = vg_t5_forward(.., acts[s], ids[s], n[s]),
+ * bit for bit. acts[s] must be distinct and non-NULL. */
+vg_status vg_t5_forward_n(float *const *out, vg_t5_acts *const *acts, const vg_t5 *m, const int32_t *const *ids,
+                          const int64_t *n, int count);
 /* ids/mask [L] as the umT5 tokenizer returns them (mask 1 on a prefix of n_tok tokens):
  * out [n_tok, D] (room for L rows), *n_tok = sum(mask). VG_ERR_ARG if mask is not a prefix. */
 vg_status vg_t5_encode(float *out, int64_t *n_tok, const vg_t5 *m, const int32_t *ids,

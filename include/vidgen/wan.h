@@ -79,6 +79,7 @@ extern const char vg_wan_default_negative_prompt[];
 
 typedef struct {
     char *dit, *t5, *vae, *tokenizer; /* paths (owned); tokenizer NULL = spiece_model in the t5 file */
+    char *tae;                        /* TAEHV (taew2_1) decoding instead of the VAE (vae then unused); NULL = the VAE */
 } vg_wan_paths;
 /* Fills the members still NULL from the files under dir (depth <= 3; each .safetensors or
  * index is classified by its tensor names). Errors: VG_ERR_IO (no such folder), VG_ERR_FORMAT
@@ -100,6 +101,8 @@ typedef struct {
     int n_loras;
     int weight_type;                      /* -1: weights as stored; else a vg_dtype (--type): the DiT's F16/BF16/F32
                                            * matrices are converted to it at load (vg_wan_dit_load_as) */
+    int preview_every;                    /* > 0 (needs paths->tae): after every N-th step but the last, hooks->preview
+                                           * gets the TAEHV decode of that step's x0 prediction x - sigma v; 0 = none */
     bool bf16;                            /* DiT forwards under vg_gemm_bf16(true): bf16 products (f16/f32/bf16
                                            * weights rounded to bf16) and bf16 attention (attn.h), f32 sums;
                                            * false (default): f32 products and attention. No effect without
@@ -126,6 +129,8 @@ typedef struct {
     void (*progress)(void *ctx, const char *stage, int step, int steps, double elapsed);
     void (*message)(void *ctx, const char *msg); /* warnings (e.g. unexpected tensors) */
     void *ctx;
+    /* --preview: frames [F][H][W][3] uint8 (valid during the call) after step (1-based) of steps; an error stops the run */
+    vg_status (*preview)(void *ctx, int step, int steps, const uint8_t *frames, int64_t F, int64_t H, int64_t W);
 } vg_wan_hooks;
 /* Frames out [F][H][W][3] uint8 (caller allocates). The text encoder's file is closed before
  * the DiT's is opened, and the DiT's before the VAE decodes. Same seed and settings give

@@ -71,7 +71,7 @@ int vg_cmd_wan(int argc, char **argv) __attribute__((weak));
 static bool wants_wan(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strncmp(a, "--diffusion-model", 17) || !strncmp(a, "--text-encoder", 14) || !strncmp(a, "--vae", 5) ||
+        if (!strncmp(a, "--diffusion-model", 17) || !strncmp(a, "--text-encoder", 14) || !strncmp(a, "--vae", 5) || !strncmp(a, "--tae", 5) ||
             !strncmp(a, "--tokenizer", 11))
             return true;
         if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && i + 1 < argc) {

@@ -4,7 +4,9 @@
  *   dit:        in.x [C,F,H,W] (or [1,..]), in.t [1], in.context [N,Dt], in.seq_len -> out.y
  *   vae-decode: in.z [1,16,T,h,w], in.latents_mean/std [16] (optional) -> out.video_raw, out.video
  *   vae-encode: enc.in.video [1,3,F,H,W] -> enc.out.mu (normalised)
- *   t5:         in.ids [1,L], in.mask [1,L] -> out.hidden [1,L,D] (padded rows 0), out.context [N,D] */
+ *   t5:         in.ids [1,L], in.mask [1,L] -> out.hidden [1,L,D] (padded rows 0), out.context [N,D]
+ *   tae-decode: in.latent [1,T,C,h,w] (NTCHW, as taehv.py) -> out.frames [1,F,3,H,W] in [0,1]
+ *   tae-encode: in.video [1,F,3,H,W] -> out.latent [1,T,C,h,w]  (TAEHV, shared/taehv-goldens) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include "vidgen/io.h"
 #include "vidgen/lora.h"
 #include "vidgen/wan.h"
+#include "vidgen/taehv.h"
 
 static const char *HELP =
     "vidgen module KIND --weights W.safetensors --input IN.safetensors --output OUT.safetensors [--config FILE.json]\n"
@@ -20,6 +23,8 @@ static const char *HELP =
     "  vae-decode: in.z [1,16,T,h,w], in.latents_mean/in.latents_std [16] (optional) -> out.video_raw, out.video\n"
     "  vae-encode: enc.in.video [1,3,F,H,W] -> enc.out.mu\n"
     "  t5:         in.ids [1,L], in.mask [1,L] -> out.hidden [1,L,D] (rows past the mask are 0), out.context [N,D]\n"
+    "  tae-decode: in.latent [1,T,C,h,w] (NTCHW) -> out.frames [1,4T-3,3,H,W] (TAEHV; --sequential: frame by frame)\n"
+    "  tae-encode: in.video [1,F,3,H,W] in [0,1] -> out.latent [1,ceil(F/4),C,h,w] (TAEHV)\n"
     "  The config comes from the weights' __metadata__ \"config\" (or the shapes); --config FILE.json overrides it\n"
     "  (official keys; dit and t5). Options: -t N threads, --temporal-window K (dit), -q,\n"
     "  --lora FILE[:SCALE] (dit, repeatable: merged into the weights after loading),\n"
@@ -188,15 +193,53 @@ out:
     return st;
 }
 
+/* NTCHW <-> CTHW (the library's layout) */
+static void ntchw_swap(float *dst, const float *src, int64_t A, int64_t B, int64_t hw) {
+    for (int64_t a = 0; a < A; a++)
+        for (int64_t b = 0; b < B; b++) memcpy(dst + (b * A + a) * hw, src + (a * B + b) * hw, sizeof(float) * (size_t)hw);
+}
+
+static vg_status run_tae(const char *wpath, vg_st_file *in, vg_st_writer *w, bool decode, bool sequential) {
+    vg_taehv *m = NULL;
+    float *src = NULL, *a = NULL, *b = NULL;
+    const vg_tensor *ts;
+    int64_t n, sh[4];
+    vg_status st;
+    if ((st = vg_taehv_open(&m, wpath))) goto out;
+    const vg_taehv_info *info = vg_taehv_info_of(m);
+    if (!(src = get_f32(in, decode ? "in.latent" : "in.video", &ts, &n))) { st = VG_ERR_FORMAT; goto out; }
+    int64_t C = decode ? info->latent_channels : 3;
+    if (unbatch(ts, sh, 4) || sh[1] != C) { st = vg_fail(VG_ERR_SHAPE, "%s: %s: expected [1,T,%lld,H,W] (NTCHW)", vg_st_path(in), decode ? "in.latent" : "in.video", (long long)C); goto out; }
+    int64_t T = sh[0], h = sh[2], ww = sh[3], F, H, W;
+    if (decode) vg_taehv_video_dims(m, T, h, ww, &F, &H, &W);
+    else vg_taehv_latent_dims(m, T, h, ww, &F, &H, &W);
+    int64_t oc = decode ? 3 : info->latent_channels, on = F * oc * H * W, osh[5] = {1, F, oc, H, W};
+    if (!(a = malloc(sizeof(float) * (size_t)n)) || !(b = malloc(sizeof(float) * (size_t)(on ? on : 1)))) { st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
+    ntchw_swap(a, src, T, C, h * ww);
+    if (decode) st = vg_taehv_decode(m, b, a, T, h, ww, !sequential);
+    else st = vg_taehv_encode(m, b, a, T, h, ww, !sequential);
+    if (st) goto out;
+    free(a);
+    if (!(a = malloc(sizeof(float) * (size_t)on))) { st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
+    ntchw_swap(a, b, oc, F, H * W);
+    st = vg_st_writer_add(w, decode ? "out.frames" : "out.latent", VG_DTYPE_F32, ts->ndim, ts->ndim == 5 ? osh : osh + 1, a);
+out:
+    vg_taehv_free(m);
+    free(src); free(a); free(b);
+    return st;
+}
+
 int vg_cmd_module(int argc, char **argv) {
     const char *kind = NULL, *wpath = NULL, *ipath = NULL, *opath = NULL, *cpath = NULL;
     int window = -1, n_loras = 0;
     long stripes = -1;
+    bool sequential = false;
     const char *loras[MAX_LORAS];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(HELP, stdout); return 0; }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) continue;
+        if (!strcmp(a, "--sequential")) { sequential = true; continue; }
         const char **dst = !strcmp(a, "--weights") ? &wpath : !strcmp(a, "--input") ? &ipath : !strcmp(a, "--output") ? &opath
                           : !strcmp(a, "--config") ? &cpath : NULL;
         if (dst || !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--temporal-window") || !strcmp(a, "--vae-stripes") ||
@@ -224,9 +267,10 @@ int vg_cmd_module(int argc, char **argv) {
         if (kind) return cli_error(CLI_USAGE, "see vidgen module --help", "one KIND only ('%s' and '%s')", kind, a);
         kind = a;
     }
-    if (!kind) return cli_error(CLI_USAGE, "vidgen module dit|vae-decode|vae-encode|t5 --weights W --input IN --output OUT", "no module KIND given");
-    if (strcmp(kind, "dit") && strcmp(kind, "vae-decode") && strcmp(kind, "vae-encode") && strcmp(kind, "t5"))
-        return cli_error(CLI_USAGE, "KIND is one of dit, vae-decode, vae-encode, t5", "unknown module '%s'", kind);
+    if (!kind) return cli_error(CLI_USAGE, "vidgen module dit|vae-decode|vae-encode|t5|tae-decode|tae-encode --weights W --input IN --output OUT", "no module KIND given");
+    if (strcmp(kind, "dit") && strcmp(kind, "vae-decode") && strcmp(kind, "vae-encode") && strcmp(kind, "t5") &&
+        strcmp(kind, "tae-decode") && strcmp(kind, "tae-encode"))
+        return cli_error(CLI_USAGE, "KIND is one of dit, vae-decode, vae-encode, t5, tae-decode, tae-encode", "unknown module '%s'", kind);
     if (!wpath || !ipath || !opath)
         return cli_error(CLI_USAGE, "vidgen module KIND --weights W --input IN --output OUT", "missing %s%s%s", wpath ? "" : "--weights ",
                          ipath ? "" : "--input ", opath ? "" : "--output");
@@ -240,6 +284,7 @@ int vg_cmd_module(int argc, char **argv) {
         if (n_loras && strcmp(kind, "dit")) st = vg_fail(VG_ERR_ARG, "--lora is for the dit module");
         else if (!strcmp(kind, "dit")) st = run_dit(wpath, cfg, in, w, window, loras, n_loras);
         else if (!strcmp(kind, "t5")) st = run_t5(wpath, cfg, in, w);
+        else if (!strncmp(kind, "tae-", 4)) st = run_tae(wpath, in, w, !strcmp(kind, "tae-decode"), sequential);
         else st = run_vae(wpath, in, w, !strcmp(kind, "vae-decode"), stripes);
     }
     if (!st && !(st = vg_st_writer_meta(w, "module", kind))) st = vg_st_writer_save(w, opath);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "cli.h"
+#include "vidgen/video.h"
 #include "gen_common.h"
 #include "vidgen/io.h"
 #include "vidgen/wan.h"
@@ -35,8 +36,9 @@ static const char *HELP =
     "      --warp-timesteps         sigma = shift(t/1000) with --flow-shift (Self-Forcing, lightx2v)\n"
     "      --sigmas LIST            the schedule as sigmas in (0,1], decreasing\n"
     "      --lora FILE[:SCALE]      merge a LoRA into the DiT (repeatable; PEFT, kohya or .diff formats)\n"
-    "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the DiT's f16/bf16/f32 matrices\n"
-    "                               at load (as sd.cpp --type; the text encoder is kept as stored)\n"
+    "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the f16/bf16/f32 matrices of the\n"
+    "                               DiT at load and of the text encoder block by block (as sd.cpp --type;\n"
+    "                               the VAE and the token embedding are kept as stored)\n"
     "      --bf16                   DiT products and attention in bf16 (vdpbf16ps, f32 sums; f16 weights\n"
     "                               rounded to bf16): ~1e-2 relative change, faster; AVX512_BF16 CPUs only\n"
     "      (--cfg-scale 1 skips the unconditional forward; a --model DIR's config.json may set sampler,\n"
@@ -49,13 +51,17 @@ static const char *HELP =
     "                               .gguf (ComfyUI-GGUF, stable-diffusion.cpp; Q8_0 .. Q2_K, F16, BF16, F32)\n"
     "      --text-encoder F         umT5-XXL encoder (HF or official names; .gguf with llama.cpp names too)\n"
     "      --vae F                  Wan2.1 VAE\n"
+    "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors: ~20x faster, less memory,\n"
+    "                               softer frames); the VAE is then not needed\n"
+    "      --preview N              with --tae: every N steps, OUT/preview_stepNN.png, a contact sheet of the\n"
+    "                               TAEHV-decoded x0 prediction (up to 8 frames)\n"
     "      --tokenizer F            tokenizer.json or spiece.model [spiece_model inside the text encoder]\n"
     "  -o, --out DIR [out]  --overwrite  --max-memory SIZE  -t, --threads N  -q, --quiet\n"
     "      --config FILE.json       settings file (keys as the long flags with _); flags win\n"
     "      --dry-run                print the files, settings and memory estimate, generate nothing\n"
     "Exit codes: 0 ok, 1 runtime or input error, 2 usage error.\n";
 
-typedef struct { bool tty, quiet; } wprog;
+typedef struct { bool tty, quiet; const char *out; } wprog; /* the hooks' ctx (out: --preview's folder) */
 static void on_progress(void *ctx, const char *stage, int step, int steps, double el) {
     wprog *p = ctx;
     if (p->quiet) return;
@@ -73,6 +79,23 @@ static void on_progress(void *ctx, const char *stage, int step, int steps, doubl
         fprintf(stderr, "step %d/%d elapsed %.2fs eta %.2fs\n", step, steps, el, eta);
 }
 static void on_message(void *ctx, const char *msg) { fprintf(stderr, "vidgen: warning: %s\n", msg); }
+
+/* --preview N: OUT/preview_stepNN.png, a contact sheet of at most 8 frames evenly spaced (4 per row) */
+static vg_status on_preview(void *ctx, int step, int steps, const uint8_t *frames, int64_t F, int64_t H, int64_t W) {
+    const wprog *pv = ctx;
+    enum { MAXF = 8 };
+    int64_t n = F < MAXF ? F : MAXF;
+    size_t fb = (size_t)(H * W * 3);
+    uint8_t *pick = malloc(fb * (size_t)n);
+    if (!pick) return vg_fail(VG_ERR_OOM, "out of memory for the preview");
+    for (int64_t k = 0; k < n; k++) memcpy(pick + k * fb, frames + (n > 1 ? k * (F - 1) / (n - 1) : 0) * fb, fb);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/preview_step%02d.png", pv->out, step);
+    vg_status st = vg_sheet_write(path, pick, n, (int)W, (int)H, n < 4 ? (int)n : 4, 2);
+    free(pick);
+    if (!st && !pv->quiet) fprintf(stderr, "%svidgen: preview after step %d/%d: %s\n", pv->tty ? "\n" : "", step, steps, path);
+    return st;
+}
 
 static double mib(int64_t b) { return (double)b / 1048576.0; }
 
@@ -184,6 +207,10 @@ int vg_cmd_wan(int argc, char **argv) {
         if (n_loras && vg_dtype_is_quant(wt)) { rc = cli_error(CLI_USAGE, "merge the LoRA first, or drop --type", "--lora with a quantizing --type is not supported"); goto done; }
         p.weight_type = (int)wt;
     }
+    if (s.set[S_PREVIEW]) {
+        if (!s.set[S_TAE]) { rc = cli_error(CLI_USAGE, "e.g. --tae taew2_1.safetensors --preview 2", "--preview needs --tae (previews are TAEHV-decoded)"); goto done; }
+        p.preview_every = (int)s.num[S_PREVIEW];
+    }
     if (vg_wan_check_size(&p)) { rc = cli_error(CLI_USAGE, "Wan2.1-1.3B is trained at 832x480 and 480x832, 81 frames", "%s", vg_last_error()); goto done; }
     if (s.set[S_THREADS]) cli_set_threads((int)s.num[S_THREADS]);
 
@@ -192,11 +219,12 @@ int vg_cmd_wan(int argc, char **argv) {
     if (s.set[S_T5]) paths.t5 = strdup(s.str[S_T5]);
     if (s.set[S_VAE]) paths.vae = strdup(s.str[S_VAE]);
     if (s.set[S_TOK]) paths.tokenizer = strdup(s.str[S_TOK]);
+    if (s.set[S_TAE]) paths.tae = strdup(s.str[S_TAE]);
     if (s.set[S_MODEL]) {
         if (vg_wan_discover(&paths, s.str[S_MODEL])) { rc = cli_lib_error(NULL); goto done; }
-    } else if (!paths.dit || !paths.t5 || !paths.vae) {
-        rc = cli_error(CLI_USAGE, "pass --model DIR, or all of --diffusion-model, --text-encoder and --vae",
-                       "missing %s%s%s", paths.dit ? "" : "--diffusion-model ", paths.t5 ? "" : "--text-encoder ", paths.vae ? "" : "--vae");
+    } else if (!paths.dit || !paths.t5 || (!paths.vae && !paths.tae)) {
+        rc = cli_error(CLI_USAGE, "pass --model DIR, or all of --diffusion-model, --text-encoder and --vae (or --tae)",
+                       "missing %s%s%s", paths.dit ? "" : "--diffusion-model ", paths.t5 ? "" : "--text-encoder ", paths.vae || paths.tae ? "" : "--vae");
         goto done;
     }
 
@@ -205,7 +233,8 @@ int vg_cmd_wan(int argc, char **argv) {
     if (vg_wan_estimate(&mem, &paths, &p)) { rc = cli_lib_error(NULL); goto done; }
     if (!quiet || dry) {
         fprintf(stderr, "vidgen: Wan2.1 files:\n  diffusion model %s\n  text encoder    %s\n  vae             %s\n  tokenizer       %s\n",
-                paths.dit, paths.t5, paths.vae, paths.tokenizer ? paths.tokenizer : "(spiece_model in the text encoder)");
+                paths.dit, paths.t5, paths.tae ? "(not used: --tae)" : paths.vae, paths.tokenizer ? paths.tokenizer : "(spiece_model in the text encoder)");
+        if (paths.tae) fprintf(stderr, "  tae (decoder)   %s\n", paths.tae);
         fprintf(stderr, "vidgen: memory estimate %.0f MiB peak (text %.0f, DiT %.0f = weights %.0f + activations %.0f, VAE %.0f, frames %.0f)\n",
                 mib(mem.peak), mib(mem.text), mib(mem.dit), mib(mem.dit_weights), mib(mem.dit_acts), mib(mem.vae), mib(mem.frames));
     }
@@ -232,8 +261,8 @@ int vg_cmd_wan(int argc, char **argv) {
     if (!quiet)
         fprintf(stderr, "vidgen: Wan2.1 T2V, %d frames %dx%d, %d steps (%s, shift %g, guidance %g), seed %llu\n", p.frames, p.width,
                 p.height, p.steps, vg_sampler_name(p.sampler), p.flow_shift, p.cfg_scale, (unsigned long long)p.seed);
-    wprog pc = {isatty(2), quiet};
-    vg_wan_hooks hooks = {on_progress, on_message, &pc};
+    wprog pc = {isatty(2), quiet, out};
+    vg_wan_hooks hooks = {on_progress, on_message, &pc, p.preview_every > 0 ? on_preview : NULL};
     vg_wan_stats st;
     if (vg_wan_generate(&paths, &p, frames, &hooks, &st)) { rc = cli_lib_error(NULL); goto done; }
     struct rusage ru;
@@ -265,6 +294,7 @@ int vg_cmd_wan(int argc, char **argv) {
         cJSON *la = cJSON_AddArrayToObject(meta, "loras");
         for (int i = 0; i < n_loras; i++) cJSON_AddItemToArray(la, cJSON_CreateString(loras[i]));
     }
+    if (p.preview_every > 0) cJSON_AddNumberToObject(meta, "preview", p.preview_every);
     if (p.bf16) cJSON_AddBoolToObject(meta, "bf16", true);
     if (p.window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p.window);
@@ -272,7 +302,8 @@ int vg_cmd_wan(int argc, char **argv) {
     cJSON_AddStringToObject(meta, "model", "wan2.1-t2v");
     cJSON_AddStringToObject(meta, "diffusion_model", paths.dit);
     cJSON_AddStringToObject(meta, "text_encoder", paths.t5);
-    cJSON_AddStringToObject(meta, "vae", paths.vae);
+    if (paths.tae) cJSON_AddStringToObject(meta, "tae", paths.tae);
+    else cJSON_AddStringToObject(meta, "vae", paths.vae);
     cJSON_AddStringToObject(meta, "tokenizer", paths.tokenizer ? paths.tokenizer : "spiece_model");
     params = cJSON_PrintUnformatted(meta);
     cJSON *tm = cJSON_AddObjectToObject(meta, "timings");

@@ -25,12 +25,12 @@ typedef struct {
     double lo, hi;
 } gen_sdef;
 
-/* S_DIT .. S_DRY and S_TIMESTEPS .. S_WARP are Wan2.1-only (cmd_wan.c); S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT,
+/* S_DIT .. S_DRY and S_TIMESTEPS .. S_WARP, S_TAE, S_PREVIEW are Wan2.1-only (cmd_wan.c); S_UPSCALE, S_FORMAT, S_FPS, S_SHEET, S_INIT,
  * S_INIT_COUNT, S_ANCHOR, S_CHUNK and S_CHUNK_OV are for vidgen's own models only. Each path refuses the other's keys by name. */
 enum { S_PROMPT, S_NEG, S_FRAMES, S_WIDTH, S_HEIGHT, S_STEPS, S_CFG, S_SEED, S_SAMPLER, S_SHIFT, S_WINDOW,
        S_MODEL, S_OUT, S_OVERWRITE, S_THREADS, S_QUIET, S_UPSCALE, S_MAXMEM, S_FORMAT, S_FPS, S_SHEET,
        S_INIT, S_INIT_COUNT, S_ANCHOR, S_CHUNK, S_CHUNK_OV, S_DIT, S_T5, S_VAE, S_TOK, S_DRY,
-       S_TIMESTEPS, S_SIGMAS, S_WARP, S_LORA, S_WTYPE, S_BF16, S_COUNT };
+       S_TIMESTEPS, S_SIGMAS, S_WARP, S_LORA, S_WTYPE, S_TAE, S_PREVIEW, S_BF16, S_COUNT };
 #define GEN_LIST_MAX 64 /* entries of --timesteps / --sigmas */
 extern const gen_sdef gen_defs[S_COUNT];
 

@@ -71,39 +71,41 @@ void vg_folder_free(vg_folder *f) {
     free(f);
 }
 
-/* Checks one parsed manifest line; on success fills *e (owning copies). */
-static bool check_line(vg_folder *f, const cJSON *o, int lineno, int min_frames, clip_entry *e,
-                       vg_warn_fn warn, void *ctx) {
+/* Checks one parsed manifest line: 1 usable (*e filled with owning copies), 0 skipped with a
+ * warning naming the line or clip, -1 out of memory (recorded with vg_fail: an error, never a
+ * silently dropped clip). */
+static int check_line(vg_folder *f, const cJSON *o, int lineno, int min_frames, clip_entry *e,
+                      vg_warn_fn warn, void *ctx) {
     if (!cJSON_IsObject(o)) {
         warnf(warn, ctx, "manifest.jsonl:%d: not a JSON object; skipped", lineno);
-        return false;
+        return 0;
     }
     const cJSON *jc = cJSON_GetObjectItemCaseSensitive(o, "clip");
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(o, "caption");
     const cJSON *jf = cJSON_GetObjectItemCaseSensitive(o, "frames");
     if (!cJSON_IsString(jc) || !jc->valuestring || !safe_name(jc->valuestring)) {
         warnf(warn, ctx, "manifest.jsonl:%d: \"clip\" missing, not a string or not a plain folder name; skipped", lineno);
-        return false;
+        return 0;
     }
     const char *name = jc->valuestring;
     if (!cJSON_IsString(jt) || !jt->valuestring || !jt->valuestring[0] || strlen(jt->valuestring) >= MAX_CAPTION) {
         warnf(warn, ctx, "%s: \"caption\" missing, empty, not a string or longer than %d bytes; skipped", name, MAX_CAPTION - 1);
-        return false;
+        return 0;
     }
     /* range first: (int) of a double outside int's range is undefined */
     if (!cJSON_IsNumber(jf) || !(jf->valuedouble >= 1 && jf->valuedouble <= MAX_FRAMES) ||
         jf->valuedouble != (double)(int)jf->valuedouble) {
         warnf(warn, ctx, "%s: \"frames\" missing or not an integer in 1..%d; skipped", name, MAX_FRAMES);
-        return false;
+        return 0;
     }
     int nf = (int)jf->valuedouble;
     if (nf < min_frames) {
         warnf(warn, ctx, "%s: %d frames, need at least %d; skipped", name, nf, min_frames);
-        return false;
+        return 0;
     }
     size_t plen = strlen(f->dir) + strlen(name) + 32;
     char *path = malloc(plen);
-    if (!path) return false;
+    if (!path) { vg_fail(VG_ERR_OOM, "%s: out of memory checking its frames", name); return -1; }
     for (int k = 0; k < nf; k++) {
         int w = 0, h = 0;
         frame_path(path, plen, f->dir, name, k);
@@ -112,21 +114,25 @@ static bool check_line(vg_folder *f, const cJSON *o, int lineno, int min_frames,
         else if (r == -2) warnf(warn, ctx, "%s: frame_%04d.png is not a readable PNG; skipped", name, k + 1);
         else if (f->h > 0 && (h != f->h || w != f->w))
             warnf(warn, ctx, "%s: frame_%04d.png is %dx%d, expected %dx%d; skipped", name, k + 1, w, h, f->w, f->h);
-        if (r != 0 || (f->h > 0 && (h != f->h || w != f->w))) { free(path); return false; }
+        if (r != 0 || (f->h > 0 && (h != f->h || w != f->w))) { free(path); return 0; }
         if (f->h <= 0) { f->h = h; f->w = w; }
     }
     free(path);
     e->name = strdup(name);
     e->caption = strdup(jt->valuestring);
     e->frames = nf;
-    if (!e->name || !e->caption) { free(e->name); free(e->caption); return false; }
+    if (!e->name || !e->caption) {
+        free(e->name); free(e->caption);
+        vg_fail(VG_ERR_OOM, "%s: out of memory", name);
+        return -1;
+    }
     for (int64_t i = 0; i < f->n; i++)
         if (!strcmp(f->clip[i].name, e->name)) {
             warnf(warn, ctx, "%s: listed twice in manifest.jsonl (line %d); second entry skipped", name, lineno);
             free(e->name); free(e->caption);
-            return false;
+            return 0;
         }
-    return true;
+    return 1;
 }
 
 vg_status vg_folder_open(vg_folder **out, const char *dir, int h, int w, int min_frames,
@@ -156,7 +162,8 @@ vg_status vg_folder_open(vg_folder **out, const char *dir, int h, int w, int min
         if (blank) continue;
         cJSON *o = cJSON_ParseWithLength(line, ll);
         if (!o) {
-            warnf(warn, warn_ctx, "manifest.jsonl:%d: not valid JSON; skipped", lineno);
+            /* cJSON returns NULL for a syntax error and for a failed allocation alike */
+            warnf(warn, warn_ctx, "manifest.jsonl:%d: not valid JSON (or no memory to parse it); skipped", lineno);
             continue;
         }
         if (f->n == cap) {
@@ -166,8 +173,15 @@ vg_status vg_folder_open(vg_folder **out, const char *dir, int h, int w, int min
             f->clip = nv;
             cap = nc;
         }
-        if (check_line(f, o, lineno, min_frames > 0 ? min_frames : 1, &f->clip[f->n], warn, warn_ctx)) f->n++;
+        int ok = check_line(f, o, lineno, min_frames > 0 ? min_frames : 1, &f->clip[f->n], warn, warn_ctx);
         cJSON_Delete(o);
+        if (ok < 0) {
+            char why[512]; /* copy: vg_fail overwrites the message it would read */
+            snprintf(why, sizeof(why), "%s", vg_last_error());
+            st = vg_fail(VG_ERR_OOM, "%s:%d: %s", mpath, lineno, why);
+            goto out;
+        }
+        if (ok) f->n++;
     }
     if (f->n == 0) {
         st = vg_fail(VG_ERR_FORMAT, "%s: no usable clip (%d lines)", mpath, lineno);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -154,4 +155,16 @@ void vg_bytebuf_put(vg_bytebuf *b, const void *d, size_t n) {
     }
     memcpy(b->p + b->n, d, n);
     b->n += n;
+}
+
+void vg_release_pages(const void *p, size_t n) {
+#ifdef MADV_PAGEOUT
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!p || pg <= 0) return;
+    uintptr_t b = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(pg - 1);
+    if (e > b) (void)madvise((void *)b, e - b, MADV_PAGEOUT);
+#else
+    (void)p; (void)n;
+#endif
 }

@@ -5,6 +5,7 @@
 #include "model/wan_internal.h"
 #include "vidgen/gemm.h"
 #include "vidgen/lora.h"
+#include "vidgen/taehv.h"
 
 /* ================================================================ pipeline */
 
@@ -48,37 +49,17 @@ vg_status vg_wan_check_size(const vg_wan_params *p) {
     return VG_OK;
 }
 
-/* umT5 working memory for n tokens (vg_t5_acts, inference): ~ n(4D + 4A + 2F) + H n^2 floats */
-static int64_t t5_work_bytes(const vg_t5_config *c, int64_t n) {
-    return 4 * (n * (4 * c->dim + 4 * c->dim_attn + 2 * c->ffn) + (int64_t)c->heads * n * n) + 4 * 2 * n * c->dim;
-}
-
 vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan_params *p) {
     memset(m, 0, sizeof(*m));
-    vg_wan_files *fd = NULL, *ft = NULL;
+    vg_wan_files *fd = NULL;
     vg_wan_vae *vae = NULL;
     vg_status st;
     vg_dit_config dc;
     vg_wan_names nm;
     char prefix[128];
     if ((st = vg_wan_check_size(p))) return st;
-    if ((st = vg_wan_files_open(&ft, paths->t5))) goto out;
-    /* T5 config from the shapes: embedding [V, D] and the FFN of block 0 */
-    {
-        char px[128];
-        vg_t5_config c;
-        vg_t5_config_umt5_xxl(&c);
-        const vg_tensor *e = NULL;
-        if (vg_wan_find_suffix_(ft, "shared.weight", px, sizeof(px)) || vg_wan_find_suffix_(ft, "token_embedding.weight", px, sizeof(px))) {
-            char k[256];
-            snprintf(k, sizeof(k), "%sshared.weight", px);
-            e = vg_wan_files_find(ft, k, NULL);
-            if (!e) { snprintf(k, sizeof(k), "%stoken_embedding.weight", px); e = vg_wan_files_find(ft, k, NULL); }
-        }
-        if (e && e->ndim == 2) { c.dim = e->shape[1]; c.dim_attn = e->shape[1]; c.ffn = e->shape[1] * 5 / 2; }
-        m->text = vg_wan_files_bytes(ft) + t5_work_bytes(&c, 512);
-    }
-    vg_wan_files_close(ft); ft = NULL;
+    /* the streamed encoder: about one block at a time (wan_text.c) */
+    if ((st = vg_wan_text_bytes_(&m->text, paths->t5, p->weight_type, 512))) goto out;
     if ((st = vg_wan_files_open(&fd, paths->dit)) || (st = vg_wan_dit_detect(&dc, &nm, prefix, sizeof(prefix), fd))) goto out;
     int64_t T = (p->frames - 1) / 4 + 1, h = p->height / 8, w = p->width / 8, n = 16 * T * h * w;
     m->dit_weights = p->weight_type >= 0 ? vg_wan_dit_bytes_as_(fd, p->weight_type) : vg_wan_files_bytes(fd);
@@ -88,16 +69,21 @@ vg_status vg_wan_estimate(vg_wan_mem *m, const vg_wan_paths *paths, const vg_wan
     /* latents: x, v_cond, v_uncond, v, solver history (4n), contexts 2 x L x Dt */
     m->dit = m->dit_weights + m->dit_acts + 4 * (8 * n) + 4 * 2 * (int64_t)dc.text_len * dc.text_dim;
     vg_wan_files_close(fd); fd = NULL;
-    if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
-    vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
-    m->vae = file_size(paths->vae) + (int64_t)vg_wan_vae_decode_bytes(vae, T, h, w) + 4 * (3 * F * H * W + n);
+    if (paths->tae) { /* TAEHV decode instead of the VAE (--tae): f32 weights + fixed-size working memory */
+        if ((st = vg_taehv_estimate_file(paths->tae, T, h, w, p->frames, p->height, p->width, &m->vae))) goto out;
+        m->vae += 4 * n;
+        if (p->preview_every > 0) m->dit += m->vae; /* previews decode while the DiT is loaded */
+    } else {
+        if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
+        vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
+        m->vae = file_size(paths->vae) + (int64_t)vg_wan_vae_decode_bytes(vae, T, h, w) + 4 * (3 * F * H * W + n);
+    }
     m->frames = (int64_t)p->frames * p->width * p->height * 3;
     int64_t mx = m->text > m->dit ? m->text : m->dit;
     m->peak = (mx > m->vae ? mx : m->vae) + m->frames;
 out:
     vg_wan_files_close(fd);
-    vg_wan_files_close(ft);
     vg_wan_vae_free(vae);
     return st;
 }
@@ -117,43 +103,6 @@ static void prog(const vg_wan_hooks *h, const char *stage, int i, int n, double 
     if (h && h->progress) h->progress(h->ctx, stage, i, n, el);
 }
 
-/* Tokenizer from a file (tokenizer.json, spiece.model, a .safetensors with spiece_model), or
- * from the spiece_model tensor of the open text-encoder shards. */
-static vg_status load_tokenizer(vg_spm **tok, const char *path, const vg_wan_files *t5) {
-    if (path && !ends_with(path, ".safetensors")) return vg_spm_load(tok, path);
-    vg_wan_files *own = NULL;
-    vg_status st;
-    if (path) {
-        if ((st = vg_wan_files_open(&own, path))) return st;
-        t5 = own;
-    }
-    const vg_tensor *sp = vg_wan_files_find(t5, "spiece_model", NULL);
-    if (!sp || sp->dtype != VG_DTYPE_U8 || sp->ndim != 1)
-        st = vg_fail(VG_ERR_FORMAT, "%s: no tokenizer: no U8 tensor 'spiece_model' in the file; pass --tokenizer "
-                     "(tokenizer.json or spiece.model of google/umt5-xxl)", vg_wan_files_path(t5));
-    else st = vg_spm_from_proto(tok, sp->data, (size_t)sp->shape[0]);
-    vg_wan_files_close(own);
-    return st;
-}
-
-/* prompt -> context [L, Dt], zero beyond the n real tokens (WAN.md 2.3) */
-static vg_status encode_prompt(float *ctx, int64_t *n_tok, const vg_t5 *t5, vg_t5_acts *acts, const vg_spm *tok,
-                               const char *text, int64_t L, float *scratch) {
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)L), *mask = malloc(sizeof(int32_t) * (size_t)L);
-    vg_status st = VG_OK;
-    if (!ids || !mask) { st = vg_fail(VG_ERR_OOM, "out of memory"); goto out; }
-    if ((st = vg_umt5_tokenize(tok, text, ids, mask, L, n_tok))) goto out;
-    for (int64_t i = 0; i < *n_tok; i++)
-        if (ids[i] >= t5->cfg.vocab) { st = vg_fail(VG_ERR_FORMAT, "token id %d is outside the text encoder's %lld rows (tokenizer and encoder do not match)", ids[i], (long long)t5->cfg.vocab); goto out; }
-    if ((st = vg_t5_forward(scratch, acts, t5, ids, *n_tok))) goto out;
-    memset(ctx, 0, sizeof(float) * (size_t)(L * t5->cfg.dim));
-    memcpy(ctx, scratch, sizeof(float) * (size_t)(*n_tok * t5->cfg.dim));
-out:
-    free(ids);
-    free(mask);
-    return st;
-}
-
 vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uint8_t *out, const vg_wan_hooks *hooks,
                           vg_wan_stats *stats) {
     vg_status st;
@@ -163,15 +112,12 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     const bool cfg_on = p->cfg_scale != 1.0f;
     double t0 = now_s(), t1, t2, t3;
     vg_wan_stats s = {0};
-    vg_wan_files *fd = NULL, *ft = NULL;
-    vg_spm *tok = NULL;
-    vg_t5 t5 = {0};
-    vg_t5_acts *tacts = NULL;
+    vg_wan_files *fd = NULL;
     vg_dit dit = {0};
     vg_dit_acts *acts = NULL;
     vg_solver *sol = NULL;
     vg_wan_vae *vae = NULL;
-    float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL, *scratch = NULL;
+    float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL;
     int64_t *ts = NULL;
     bool bf16_was = false, bf16_set = false; /* p->bf16: the precision mode during the DiT forwards */
     vg_dit_config dc;
@@ -187,23 +133,12 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     if (!ctx) { st = vg_fail(VG_ERR_OOM, "out of memory for the text contexts"); goto out; }
 
     /* 2. text: tokenizer, umT5 on the real tokens of prompt and negative prompt, then release */
-    prog(hooks, "text", 0, 2, 0);
-    if ((st = vg_wan_files_open(&ft, paths->t5)) || (st = vg_wan_t5_load(&t5, ft))) goto out;
-    if (t5.cfg.dim != Dt) { st = vg_fail(VG_ERR_SHAPE, "%s: text encoder width %lld, but the DiT expects text_dim %lld", paths->t5, (long long)t5.cfg.dim, (long long)Dt); goto out; }
-    if ((st = load_tokenizer(&tok, paths->tokenizer, ft))) goto out;
-    if (!(tacts = vg_t5_acts_new(&t5.cfg, L, false)) || !(scratch = malloc(sizeof(float) * (size_t)(L * Dt)))) { st = vg_fail(VG_ERR_OOM, "out of memory for the text encoder"); goto out; }
-    if ((st = encode_prompt(ctx, &s.n_tok, &t5, tacts, tok, p->prompt, L, scratch))) goto out;
-    prog(hooks, "text", 1, 2, now_s() - t0);
-    if (cfg_on) {
-        const char *neg = p->negative_prompt ? p->negative_prompt : vg_wan_default_negative_prompt;
-        if ((st = encode_prompt(ctx + L * Dt, &s.n_tok_neg, &t5, tacts, tok, neg, L, scratch))) goto out;
+    prog(hooks, "text", 0, 1, 0);
+    {
+        const char *neg = !cfg_on ? NULL : p->negative_prompt ? p->negative_prompt : vg_wan_default_negative_prompt;
+        if ((st = vg_wan_encode_text_(ctx, L, Dt, paths, p->prompt, neg, p->weight_type, &s.n_tok, &s.n_tok_neg))) goto out;
     }
-    prog(hooks, "text", 2, 2, now_s() - t0);
-    vg_t5_acts_free(tacts); tacts = NULL;
-    vg_t5_free(&t5);
-    vg_wan_files_close(ft); ft = NULL; /* the encoder's mapping is gone before the DiT is mapped */
-    vg_spm_free(tok); tok = NULL;
-    free(scratch); scratch = NULL;
+    prog(hooks, "text", 1, 1, now_s() - t0);
     t1 = now_s();
     s.text_s = t1 - t0;
 
@@ -247,6 +182,19 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
             #pragma omp parallel for schedule(static)
             for (int64_t j = 0; j < n; j++) vc[j] = vu[j] + g * (vc[j] - vu[j]);
         }
+        /* --preview: TAEHV on the x0 prediction x - sigma v (vu is free here); the caller's frame
+         * buffer holds the preview until the final decode overwrites it */
+        if (p->preview_every > 0 && paths->tae && hooks && hooks->preview && (i + 1) % p->preview_every == 0 && i + 1 < p->steps) {
+            const double sg = sig[i];
+            #pragma omp parallel for schedule(static)
+            for (int64_t j = 0; j < n; j++) vu[j] = (float)(x[j] - sg * (double)vc[j]); /* in double, as the dmd step */
+            vg_gemm_bf16(bf16_was); /* --bf16 is for the DiT: the preview decodes as the final one does */
+            st = vg_taehv_decode_file_u8(paths->tae, out, vu, T, h, w, p->frames, p->height, p->width);
+            vg_gemm_bf16(p->bf16);
+            if (st ||
+                (st = hooks->preview(hooks->ctx, i + 1, p->steps, out, p->frames, p->height, p->width)))
+                goto out;
+        }
         vg_solver_step(sol, i, x, vc);
         double dt = now_s() - ts0;
         if (i == 0) s.step_s_first = dt;
@@ -264,6 +212,11 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
 
     /* 4. VAE decode (chunked, one latent frame at a time) */
     prog(hooks, "decode", 0, 1, 0);
+    /* --tae: TAEHV decodes the DiT's latents as they are (no VAE mean/std, taehv README) */
+    if (paths->tae) {
+        if ((st = vg_taehv_decode_file_u8(paths->tae, out, x, T, h, w, p->frames, p->height, p->width))) goto out;
+        goto decoded;
+    }
     if ((st = vg_wan_vae_open(&vae, paths->vae, NULL))) goto out;
     int64_t F, H, W;
     vg_wan_vae_video_dims(vae, T, h, w, &F, &H, &W);
@@ -284,6 +237,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
                 float v = (u + 1.0f) * 0.5f * 255.0f;
                 out[(f * H * W + i) * 3 + c] = (uint8_t)(v > 255 ? 255 : v);
             }
+decoded:
     prog(hooks, "decode", 1, 1, now_s() - t3);
     s.decode_s = now_s() - t3;
     s.total_s = now_s() - t0;
@@ -294,12 +248,8 @@ out:
     vg_solver_free(sol);
     vg_dit_acts_free(acts);
     vg_dit_free(&dit);
-    vg_t5_acts_free(tacts);
-    vg_t5_free(&t5);
-    vg_spm_free(tok);
     vg_wan_files_close(fd);
-    vg_wan_files_close(ft);
-    free(ctx); free(x); free(vc); free(vu); free(sig); free(ts); free(video); free(scratch);
+    free(ctx); free(x); free(vc); free(vu); free(sig); free(ts); free(video);
     return st;
 }
 

@@ -269,14 +269,14 @@ static vg_status pick(char **dst, scan_ctx *sc, part_kind k, const char *what, c
 
 vg_status vg_wan_discover(vg_wan_paths *p, const char *dir) {
     if (!is_dir(dir)) return vg_fail(VG_ERR_IO, "%s: not a folder", dir);
-    if (p->dit && p->t5 && p->vae) return VG_OK;
+    if (p->dit && p->t5 && (p->vae || p->tae)) return VG_OK;
     scan_ctx sc;
     memset(&sc, 0, sizeof(sc));
     scan(&sc, dir, 0);
     vg_status st;
     if ((st = pick(&p->dit, &sc, K_DIT, "diffusion model (DiT)", "--diffusion-model", dir)) ||
         (st = pick(&p->t5, &sc, K_T5, "text encoder (umT5-XXL)", "--text-encoder", dir)) ||
-        (st = pick(&p->vae, &sc, K_VAE, "VAE", "--vae", dir)))
+        (!p->tae && (st = pick(&p->vae, &sc, K_VAE, "VAE", "--vae", dir))))
         goto out;
     if (!p->tokenizer && sc.n_tok > 0) {
         /* prefer tokenizer.json / spiece.model files over a spiece_model inside a weights file */
@@ -291,7 +291,7 @@ out:
 
 void vg_wan_paths_free(vg_wan_paths *p) {
     if (!p) return;
-    free(p->dit); free(p->t5); free(p->vae); free(p->tokenizer);
+    free(p->dit); free(p->t5); free(p->vae); free(p->tokenizer); free(p->tae);
     memset(p, 0, sizeof(*p));
 }
 

@@ -33,6 +33,21 @@ vg_status vg_wan_gguf_open_(vg_st_file **out, const char *path);
 /* Bytes of the DiT's weights once vg_wan_dit_load_as(.., weight_type) converted them (estimates). */
 int64_t vg_wan_dit_bytes_as_(const vg_wan_files *f, int weight_type);
 
+/* A float matrix t [rows, cols] converted row-chunk by row-chunk to wt (any type vg_quantize
+ * writes) into dst (vg_dtype_row_bytes(wt, cols) * rows bytes); then t's pages are released. */
+vg_status vg_wan_convert_matrix_(const vg_tensor *t, vg_dtype wt, void *dst);
+
+/* The text stage of the pipeline (wan_text.c): tokenizer, then umT5 on the prompt and, when neg is
+ * not NULL, the negative prompt in one pass over the encoder, streamed block by block (a block's
+ * mapped pages are released after it; weight_type >= 0 converts a block's matrices just before it,
+ * as --type does for the DiT). ctx [2][L][Dt] gets the contexts, zero beyond the real tokens.
+ * The encoder's files are closed on return. */
+vg_status vg_wan_encode_text_(float *ctx, int64_t L, int64_t Dt, const vg_wan_paths *paths, const char *prompt,
+                              const char *neg, int weight_type, int64_t *n_tok, int64_t *n_tok_neg);
+/* Bytes the streamed encoder holds at once (one block's source and converted matrices, the
+ * small tensors and the working memory for 2 sequences of L tokens), for the estimate. */
+vg_status vg_wan_text_bytes_(int64_t *bytes, const char *t5_path, int weight_type, int64_t L);
+
 /* vg_st_require across the shards; marks the tensor used. Missing: names the set's path. */
 vg_status vg_wan_files_require_(vg_wan_files *f, const char *name, int nd, const int64_t *shape, const vg_tensor **out);
 void vg_wan_files_reset_used_(vg_wan_files *f);

@@ -4,7 +4,6 @@
  * Legend: D DiT dim, Dt text dim. */
 #include "model/wan_internal.h"
 #include "vidgen/quant.h"
-#include <sys/mman.h>
 
 /* ================================================================ DiT names */
 
@@ -191,11 +190,11 @@ static bool converts(const vg_tensor *t, const char *name, int wtype, int64_t *b
 }
 
 /* t's rows converted to wt into dst (f32 staging in chunks of rows), then its source pages dropped. */
-static vg_status convert_matrix(const vg_tensor *t, vg_dtype wt, void *dst) {
+vg_status vg_wan_convert_matrix_(const vg_tensor *t, vg_dtype wt, void *dst) {
     int64_t rows = t->shape[0], cols = t->shape[1], chunk = 64, rb = vg_dtype_row_bytes(wt, cols);
     size_t es = vg_dtype_size(t->dtype);
     float *tmp = malloc(sizeof(float) * (size_t)(chunk * cols));
-    if (!tmp) return vg_fail(VG_ERR_OOM, "DiT: out of memory converting weights");
+    if (!tmp) return vg_fail(VG_ERR_OOM, "out of memory converting weights to %s", vg_dtype_name(wt));
     vg_status st = VG_OK;
     for (int64_t r = 0; r < rows && !st; r += chunk) {
         int64_t nr = rows - r < chunk ? rows - r : chunk;
@@ -203,15 +202,9 @@ static vg_status convert_matrix(const vg_tensor *t, vg_dtype wt, void *dst) {
         st = vg_quantize(wt, tmp, (uint8_t *)dst + r * rb, nr, cols);
     }
     free(tmp);
-#ifdef MADV_PAGEOUT
-    /* the mapped source is not needed any more: ask the kernel to reclaim its pages (clean file pages
-     * are dropped and re-read if touched again; PAGEOUT never discards data, so a tensor that lives
-     * in heap memory, e.g. an aligned copy, is safe) */
-    long pg = sysconf(_SC_PAGESIZE);
-    uintptr_t b = ((uintptr_t)t->data + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
-    uintptr_t e = ((uintptr_t)t->data + (uintptr_t)(rows * cols) * es) & ~(uintptr_t)(pg - 1);
-    if (e > b) (void)madvise((void *)b, e - b, MADV_PAGEOUT);
-#endif
+    /* the mapped source is not needed any more: its pages may go (clean file pages are dropped and
+     * re-read if touched again; a tensor in heap memory, e.g. an aligned copy, is kept) */
+    vg_release_pages(t->data, (size_t)(rows * cols) * es);
     return st;
 }
 
@@ -248,7 +241,7 @@ static void wload_fn(void *ctx, const char *name, int nd, const int64_t *s, vg_w
     } else if (converts(t, name, lc->wtype, &qbytes)) { /* --type: owned, 64-byte aligned */
         float *dst = lc->vec + lc->vec_off;
         uintptr_t al = ((uintptr_t)dst + 63) & ~(uintptr_t)63;
-        if ((lc->err = convert_matrix(t, (vg_dtype)lc->wtype, (void *)al))) return;
+        if ((lc->err = vg_wan_convert_matrix_(t, (vg_dtype)lc->wtype, (void *)al))) return;
         w->d = (void *)al; w->t = (vg_dtype)lc->wtype;
         lc->vec_off += ((qbytes + 63) / 64) * 16 + 16;
     } else { w->d = t->data; w->t = t->dtype; }

@@ -559,25 +559,18 @@ static void attention(float *cat, float *P, const float *q, const float *k, cons
     }
 }
 
-vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int32_t *ids, int64_t n) {
+/* checks one sequence and fills its ids, buckets and embedded rows (the layer-0 input) */
+static vg_status fwd_begin(vg_t5_acts *acts, const vg_t5 *m, const int32_t *ids, int64_t N) {
     const vg_t5_config *c = &m->cfg;
-    vg_t5_acts *own = NULL;
-    if (n < 1) return vg_fail(VG_ERR_ARG, "t5 forward: %lld tokens, expected >= 1", (long long)n);
-    for (int64_t i = 0; i < n; i++)
+    if (N < 1) return vg_fail(VG_ERR_ARG, "t5 forward: %lld tokens, expected >= 1", (long long)N);
+    for (int64_t i = 0; i < N; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab)
             return vg_fail(VG_ERR_ARG, "t5 forward: token %lld has id %d, expected 0..%lld", (long long)i,
                            ids[i], (long long)(c->vocab - 1));
-    if (!acts) {
-        own = acts = vg_t5_acts_new(c, n, false);
-        if (!acts) return VG_ERR_OOM;
-    }
-    if (n > acts->max_n || !same_config(&acts->cfg, c)) {
-        vg_t5_acts_free(own);
+    if (N > acts->max_n || !same_config(&acts->cfg, c))
         return vg_fail(VG_ERR_ARG, "t5 forward: %lld tokens or config do not fit the activations (max %lld)",
-                       (long long)n, (long long)acts->max_n);
-    }
-    int64_t N = n, D = c->dim, A = c->dim_attn, F = c->ffn, hd = A / c->heads;
-    int H = c->heads;
+                       (long long)N, (long long)acts->max_n);
+    int64_t D = c->dim;
     acts->n = 0;
     memcpy(acts->ids, ids, (size_t)N * sizeof(int32_t));
     for (int64_t i = 0; i < N; i++)
@@ -593,34 +586,63 @@ vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int3
         if (vg_dtype_is_quant(et)) vg_dequant_row(et, row, x0 + i * D, D);
         else vg_to_f32(x0 + i * D, row, et, D);
     }
-    for (int l = 0; l < c->layers; l++) {
-        const vg_t5_block *b = &m->blocks[l];
-        float *L = acts->layers + (acts->train ? (int64_t)l * acts->lo.size : 0);
-        float *x = L + lo.x, *a1 = L + lo.a1, *q = L + lo.q, *k = L + lo.k, *v = L + lo.v, *P = L + lo.p;
-        float *cat = L + lo.cat, *xm = L + lo.xm, *a2 = L + lo.a2, *g = L + lo.g, *h = L + lo.h;
-        vg_rmsnorm(a1, L + lo.rstd1, x, as_f32(acts->wnorm, &b->norm1_w), N, D, c->eps);
-        vg_matmul_nt(q, a1, b->attn_q_w.data, b->attn_q_w.dtype, NULL, N, A, D, false);
-        vg_matmul_nt(k, a1, b->attn_k_w.data, b->attn_k_w.dtype, NULL, N, A, D, false);
-        vg_matmul_nt(v, a1, b->attn_v_w.data, b->attn_v_w.dtype, NULL, N, A, D, false);
-        attention(cat, P, q, k, v, as_f32(acts->wbias, pos_table(m, l)), acts->bucket, N, H, hd);
-        memcpy(xm, x, (size_t)(N * D) * sizeof(float));
-        vg_matmul_nt(xm, cat, b->attn_o_w.data, b->attn_o_w.dtype, NULL, N, D, A, true);
-        vg_rmsnorm(a2, L + lo.rstd2, xm, as_f32(acts->wnorm, &b->norm2_w), N, D, c->eps);
-        vg_matmul_nt(g, a2, b->ffn_gate_0_w.data, b->ffn_gate_0_w.dtype, NULL, N, F, D, false);
-        vg_matmul_nt(h, a2, b->ffn_fc1_w.data, b->ffn_fc1_w.dtype, NULL, N, F, D, false);
-        /* next residual input: the next layer's x slot, or the final buffer */
-        float *xn = l + 1 < c->layers ? (acts->train ? L + acts->lo.size : L) + lo.x : acts->xf;
-        float *u = acts->train ? acts->u : h; /* inference: gate in place over h */
-        #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < N * F; i++) u[i] = h[i] * gelu_tanh1(g[i]);
-        /* inference reuses the single slab: xn == x, so copy xm first (x is no longer needed) */
-        if (xn != xm) memcpy(xn, xm, (size_t)(N * D) * sizeof(float));
-        vg_matmul_nt(xn, u, b->ffn_fc2_w.data, b->ffn_fc2_w.dtype, NULL, N, D, F, true);
-    }
-    vg_rmsnorm(out, acts->rstdf, acts->xf, as_f32(acts->wnorm, &m->norm_w), N, D, c->eps);
-    acts->n = N;
-    vg_t5_acts_free(own);
     return VG_OK;
+}
+
+/* block l on one sequence of N tokens */
+static void fwd_block(vg_t5_acts *acts, const vg_t5 *m, int l, int64_t N) {
+    const vg_t5_config *c = &m->cfg;
+    int64_t D = c->dim, A = c->dim_attn, F = c->ffn, hd = A / c->heads;
+    int H = c->heads;
+    layer_off lo = layer_layout(c, N);
+    const vg_t5_block *b = &m->blocks[l];
+    float *L = acts->layers + (acts->train ? (int64_t)l * acts->lo.size : 0);
+    float *x = L + lo.x, *a1 = L + lo.a1, *q = L + lo.q, *k = L + lo.k, *v = L + lo.v, *P = L + lo.p;
+    float *cat = L + lo.cat, *xm = L + lo.xm, *a2 = L + lo.a2, *g = L + lo.g, *h = L + lo.h;
+    vg_rmsnorm(a1, L + lo.rstd1, x, as_f32(acts->wnorm, &b->norm1_w), N, D, c->eps);
+    vg_matmul_nt(q, a1, b->attn_q_w.data, b->attn_q_w.dtype, NULL, N, A, D, false);
+    vg_matmul_nt(k, a1, b->attn_k_w.data, b->attn_k_w.dtype, NULL, N, A, D, false);
+    vg_matmul_nt(v, a1, b->attn_v_w.data, b->attn_v_w.dtype, NULL, N, A, D, false);
+    attention(cat, P, q, k, v, as_f32(acts->wbias, pos_table(m, l)), acts->bucket, N, H, hd);
+    memcpy(xm, x, (size_t)(N * D) * sizeof(float));
+    vg_matmul_nt(xm, cat, b->attn_o_w.data, b->attn_o_w.dtype, NULL, N, D, A, true);
+    vg_rmsnorm(a2, L + lo.rstd2, xm, as_f32(acts->wnorm, &b->norm2_w), N, D, c->eps);
+    vg_matmul_nt(g, a2, b->ffn_gate_0_w.data, b->ffn_gate_0_w.dtype, NULL, N, F, D, false);
+    vg_matmul_nt(h, a2, b->ffn_fc1_w.data, b->ffn_fc1_w.dtype, NULL, N, F, D, false);
+    /* next residual input: the next layer's x slot, or the final buffer */
+    float *xn = l + 1 < c->layers ? (acts->train ? L + acts->lo.size : L) + lo.x : acts->xf;
+    float *u = acts->train ? acts->u : h; /* inference: gate in place over h */
+    #pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N * F; i++) u[i] = h[i] * gelu_tanh1(g[i]);
+    /* inference reuses the single slab: xn == x, so copy xm first (x is no longer needed) */
+    if (xn != xm) memcpy(xn, xm, (size_t)(N * D) * sizeof(float));
+    vg_matmul_nt(xn, u, b->ffn_fc2_w.data, b->ffn_fc2_w.dtype, NULL, N, D, F, true);
+}
+
+vg_status vg_t5_forward_n(float *const *out, vg_t5_acts *const *acts, const vg_t5 *m, const int32_t *const *ids,
+                          const int64_t *n, int count) {
+    vg_status st;
+    for (int s = 0; s < count; s++)
+        if ((st = fwd_begin(acts[s], m, ids[s], n[s]))) return st;
+    for (int l = 0; l < m->cfg.layers; l++) {
+        if (m->block_begin && (st = m->block_begin(m->hook_ctx, l))) return st;
+        for (int s = 0; s < count; s++) fwd_block(acts[s], m, l, n[s]);
+        if (m->block_end) m->block_end(m->hook_ctx, l);
+    }
+    for (int s = 0; s < count; s++) {
+        vg_rmsnorm(out[s], acts[s]->rstdf, acts[s]->xf, as_f32(acts[s]->wnorm, &m->norm_w), n[s], m->cfg.dim, m->cfg.eps);
+        acts[s]->n = n[s];
+    }
+    return VG_OK;
+}
+
+vg_status vg_t5_forward(float *out, vg_t5_acts *acts, const vg_t5 *m, const int32_t *ids, int64_t n) {
+    vg_t5_acts *own = NULL;
+    if (n < 1) return vg_fail(VG_ERR_ARG, "t5 forward: %lld tokens, expected >= 1", (long long)n);
+    if (!acts && !(own = acts = vg_t5_acts_new(&m->cfg, n, false))) return VG_ERR_OOM;
+    vg_status st = vg_t5_forward_n(&out, &acts, m, &ids, &n, 1);
+    vg_t5_acts_free(own);
+    return st;
 }
 
 vg_status vg_t5_encode(float *out, int64_t *n_tok, const vg_t5 *m, const int32_t *ids,

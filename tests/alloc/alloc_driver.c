@@ -1,27 +1,45 @@
 /* alloc_driver.c - `vg_alloc_load KIND PATH`: one loader of the library, for the
  * allocation-failure sweep (tests/alloc/sweep.sh): safetensors, model (folder), config
- * (generate --config settings resolved against models/tiny), spm, png, manifest (folder).
- * Exit 0 when it loads, 1 with "vg_alloc_load: error: ..." on any error, 2 on usage. */
+ * (generate --config settings resolved against models/tiny), spm, png, manifest (folder), gguf
+ * (the reader and every metadata lookup, then the file as the Wan loaders open it: wan_gguf.c).
+ * Exit 0 when it loads, 1 with "vg_alloc_load: error: ..." on any error, 2 on usage. stdout: a
+ * summary of what loaded (manifest: the clips, gguf: the tensor count), the same on every run
+ * that absorbed a failure without a warning. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/gen_common.h"
+#include "model/wan_internal.h"
+#include "vidgen/gguf.h"
 #include "vidgen/data.h"
 #include "vidgen/io.h"
 #include "vidgen/model.h"
 #include "vidgen/safetensors.h"
 #include "vidgen/tokenizer.h"
 
-static void quiet(void *ctx, const char *msg) { (void)ctx; (void)msg; }
+/* every warning goes to stderr: the sweep checks that a load that gave less than the reference
+ * (stdout's summary differs) said why, never silently */
+static void warn_err(void *ctx, const char *msg) { (void)ctx; fprintf(stderr, "vg_alloc_load: warning: %s\n", msg); }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: vg_alloc_load safetensors|model|config|spm|png|manifest PATH\n"); return 2; }
+    if (argc != 3) { fprintf(stderr, "usage: vg_alloc_load safetensors|model|config|spm|png|manifest|gguf PATH\n"); return 2; }
     const char *k = argv[1], *p = argv[2];
     vg_status st = VG_OK;
     int rc = 0;
     if (!strcmp(k, "safetensors")) {
         vg_st_file *f = NULL;
         if (!(st = vg_st_open(&f, p))) vg_st_close(f);
+    } else if (!strcmp(k, "gguf")) {
+        vg_gguf *g = NULL;
+        if (!(st = vg_gguf_open(&g, p))) {
+            for (int64_t i = 0; i < vg_gguf_kv_count(g); i++) (void)vg_gguf_get_str(g, vg_gguf_kv_key(g, i));
+            vg_gguf_close(g);
+            vg_st_file *f = NULL;
+            if (!(st = vg_wan_gguf_open_(&f, p))) {
+                printf("tensors %lld\n", (long long)vg_st_count(f));
+                vg_st_close(f);
+            }
+        }
     } else if (!strcmp(k, "model")) {
         vg_model m;
         if (!(st = vg_model_open(&m, p))) {
@@ -64,7 +82,12 @@ int main(int argc, char **argv) {
         if (!(st = vg_png_read(p, &rgb, &w, &h))) free(rgb);
     } else if (!strcmp(k, "manifest")) {
         vg_folder *f = NULL;
-        if (!(st = vg_folder_open(&f, p, 0, 0, 1, quiet, NULL))) vg_folder_free(f);
+        if (!(st = vg_folder_open(&f, p, 0, 0, 1, warn_err, NULL))) {
+            printf("clips %lld:", (long long)vg_folder_count(f));
+            for (int64_t i = 0; i < vg_folder_count(f); i++) printf(" %s", vg_folder_name(f, i));
+            printf("\n");
+            vg_folder_free(f);
+        }
     } else {
         fprintf(stderr, "vg_alloc_load: unknown kind '%s'\n", k);
         return 2;

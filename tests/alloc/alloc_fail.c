@@ -3,7 +3,7 @@
  * libpng, zlib and cJSON's internal allocations are not), counted, and the k-th one fails
  * when VG_FAIL_ALLOC=k (k >= 1; only that one: later calls succeed, so the failure path's
  * own cleanup runs). VG_ALLOC_COUNT=FILE writes the number of calls made to FILE at exit
- * (the sweep's upper bound). cJSON_Parse / cJSON_Print* / cJSON_Create{Object,Array} count
+ * (the sweep's upper bound). cJSON_Parse* / cJSON_Print* / cJSON_Create{Object,Array} count
  * too: their NULL is cJSON's out-of-memory answer. */
 #define _GNU_SOURCE
 #include <stdatomic.h>
@@ -21,6 +21,8 @@ int __real_posix_memalign(void **p, size_t al, size_t n);
 void *__real_aligned_alloc(size_t al, size_t n);
 FILE *__real_open_memstream(char **buf, size_t *n);
 cJSON *__real_cJSON_Parse(const char *s);
+cJSON *__real_cJSON_ParseWithLength(const char *s, size_t n);
+cJSON *__real_cJSON_ParseWithLengthOpts(const char *s, size_t n, const char **end, cJSON_bool nul);
 char *__real_cJSON_Print(const cJSON *j);
 char *__real_cJSON_PrintUnformatted(const cJSON *j);
 cJSON *__real_cJSON_CreateObject(void);
@@ -64,6 +66,10 @@ int __wrap_posix_memalign(void **p, size_t al, size_t n) { return fail_now() ? 1
 void *__wrap_aligned_alloc(size_t al, size_t n) { return fail_now() ? NULL : __real_aligned_alloc(al, n); }
 FILE *__wrap_open_memstream(char **buf, size_t *n) { return fail_now() ? NULL : __real_open_memstream(buf, n); }
 cJSON *__wrap_cJSON_Parse(const char *s) { return fail_now() ? NULL : __real_cJSON_Parse(s); }
+cJSON *__wrap_cJSON_ParseWithLength(const char *s, size_t n) { return fail_now() ? NULL : __real_cJSON_ParseWithLength(s, n); }
+cJSON *__wrap_cJSON_ParseWithLengthOpts(const char *s, size_t n, const char **end, cJSON_bool nul) {
+    return fail_now() ? NULL : __real_cJSON_ParseWithLengthOpts(s, n, end, nul);
+}
 char *__wrap_cJSON_Print(const cJSON *j) { return fail_now() ? NULL : __real_cJSON_Print(j); }
 char *__wrap_cJSON_PrintUnformatted(const cJSON *j) { return fail_now() ? NULL : __real_cJSON_PrintUnformatted(j); }
 cJSON *__wrap_cJSON_CreateObject(void) { return fail_now() ? NULL : __real_cJSON_CreateObject(); }
