@@ -7,9 +7,13 @@
  * A whole forward has 30 blocks; this runs one block (plus the embeddings and the head) through
  * vg_dit_forward and times its parts alone (the block's products at their shapes, self- and
  * cross-attention), so a forward is about 30 x the block. VG_BENCH_WANSTEP_FRAMES (latent frames,
- * default 9) shrinks the clip; the figures then no longer are 832x480x33's. */
+ * default 9) shrinks the clip; the figures then no longer are 832x480x33's.
+ * Times are CPU seconds of the process (all threads) / 2: what the 2 threads take on 2 cores of
+ * their own. The machine is shared (load 10 at times), and wall time then says more about the
+ * neighbours than about the kernels; the wall time of the forward is recorded too. */
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include "bench.h"
 #include "vidgen/attn.h"
@@ -19,11 +23,12 @@
 
 typedef struct { float *buf; uint16_t **f16; int n, cap; } f16_ctx;
 
-/* Matrices to F16 copies (as a Comfy fp16 checkpoint stores them); vectors stay f32. */
+/* Matrices (2-D, and the 5-D patch embedding) to F16 copies, as the Wan loader keeps an fp16
+ * checkpoint's; vectors and the [1,6,D] / [1,2,D] modulations stay f32, as the forward reads them. */
 static void to_f16(void *ctx_, const char *name, int ndim, const int64_t *shape, vg_w *w) {
     f16_ctx *c = ctx_;
     (void)name;
-    if (ndim < 2 || w->t != VG_DTYPE_F32 || c->n >= c->cap) return;
+    if ((ndim != 2 && ndim != 5) || w->t != VG_DTYPE_F32 || c->n >= c->cap) return;
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
     uint16_t *h = malloc(sizeof(uint16_t) * (size_t)n);
@@ -40,11 +45,12 @@ typedef struct {
     vg_dit_acts *a;
     float *out, *x, *t, *ctx;
     int64_t F, H, W;
+    int window;
 } fwd_ctx;
 
 static void run_fwd(void *p) {
     fwd_ctx *c = p;
-    if (vg_dit_forward(c->m, c->a, c->out, c->x, c->t, c->ctx, 1, c->F, c->H, c->W, -1, 0, NULL))
+    if (vg_dit_forward(c->m, c->a, c->out, c->x, c->t, c->ctx, 1, c->F, c->H, c->W, c->window, 0, NULL))
         fprintf(stderr, "wanstep: %s\n", vg_last_error());
 }
 
@@ -58,6 +64,19 @@ typedef struct { float *o; const float *q, *k, *v; vg_attn_shape s; } at_ctx;
 static void run_at(void *p) {
     at_ctx *c = p;
     vg_attn(c->o, NULL, c->q, c->k, c->v, &c->s);
+}
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* CPU seconds / 2 of one call */
+static double cpu_time(void (*fn)(void *), void *ctx) {
+    double c0 = cpu_now();
+    fn(ctx);
+    return (cpu_now() - c0) / 2;
 }
 
 void bench_wanstep(void) {
@@ -108,32 +127,43 @@ void bench_wanstep(void) {
         if (mode && !vg_gemm_bf16_available()) { printf("wanstep: no AVX512_BF16 here: bf16 mode skipped\n"); break; }
         bool was = vg_gemm_bf16(mode == 1);
         mm_ctx mq = {C, A, b->sa_q_w.d, L, D, D}, mf0 = {C, A, b->ffn0_w.d, L, FF, D}, mf2 = {C, A, b->ffn2_w.d, L, D, FF};
-        double tq = bench_time(run_mm, &mq, 1), tf0 = bench_time(run_mm, &mf0, 1), tf2 = bench_time(run_mm, &mf2, 1);
+        double tq = cpu_time(run_mm, &mq), tf0 = cpu_time(run_mm, &mf0), tf2 = cpu_time(run_mm, &mf2);
         double tlin = 6 * tq + tf0 + tf2; /* q k v o, cross q o: six [L,D]x[D,D] products */
         at_ctx as = {o, q, k, v, sa}, ac = {o, q, k, v, ca};
-        double tsa = bench_time(run_at, &as, 1), tca = bench_time(run_at, &ac, 1);
-        fwd_ctx fw = {&m, a, out, x, &t, ctx, F, H, W};
-        double tf = bench_time(run_fwd, &fw, 1);
+        double tsa = cpu_time(run_at, &as), tca = cpu_time(run_at, &ac);
+        fwd_ctx fw = {&m, a, out, x, &t, ctx, F, H, W, -1};
+        double w0 = bench_now(), tf = cpu_time(run_fwd, &fw), tw = bench_now() - w0;
         fwd_t[mode] = tf;
+        double twin = 0;
+        if (mode) { /* --temporal-window 2: each latent frame attends to +-2 frames (39 of 81 frame pairs at 9) */
+            fw.window = 2;
+            twin = cpu_time(run_fwd, &fw);
+        }
         vg_gemm_bf16(was);
         snprintf(name, sizeof(name), "wanstep %s: block linear products (8, f16 weights)", mn);
-        bench_record(name, tlin, "s", NULL, 0);
+        bench_record(name, tlin, "cpu s/2", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: block linear products", mn);
         bench_record(name, lin_fl / tlin * 1e-9, "GFLOP/s", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: self-attention L%lld H12 hd128", mn, (long long)L);
-        bench_record(name, tsa, "s", NULL, 0);
+        bench_record(name, tsa, "cpu s/2", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: self-attention", mn);
         bench_record(name, vg_attn_flops(&sa) / tsa * 1e-9, "GFLOP/s", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: cross-attention (512 text keys)", mn);
-        bench_record(name, tca, "s", NULL, 0);
+        bench_record(name, tca, "cpu s/2", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: vg_dit_forward, 1 block + embeddings + head", mn);
-        bench_record(name, tf, "s", NULL, 0);
+        bench_record(name, tf, "cpu s/2", NULL, 0);
+        snprintf(name, sizeof(name), "wanstep %s: vg_dit_forward wall time (shared machine)", mn);
+        bench_record(name, tw, "s", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: rest of the block (norms, RoPE, GELU, gates, text k/v)", mn);
-        bench_record(name, tf - tlin - tsa - tca, "s", NULL, 0);
+        bench_record(name, tf - tlin - tsa - tca, "cpu s/2", NULL, 0);
         snprintf(name, sizeof(name), "wanstep %s: one 30-block forward, projected (30 x block)", mn);
-        bench_record(name, 30 * tf, "s", mode ? "f32 mode" : NULL, fwd_t[0] * 30);
+        bench_record(name, 30 * tf, "cpu s/2", mode ? "f32 mode" : NULL, fwd_t[0] * 30);
         snprintf(name, sizeof(name), "wanstep %s: projected forward", mn);
         bench_record(name, fwd_fl / (30 * tf) * 1e-9, "GFLOP/s", NULL, 0);
+        if (mode) {
+            bench_record("wanstep bf16 --temporal-window 2: one 30-block forward, projected", 30 * twin, "cpu s/2",
+                         "bf16, all frames", 30 * tf);
+        }
     }
 done:
     vg_dit_acts_free(a);
