@@ -2,12 +2,15 @@
  * products with F16 weights under vg_gemm_bf16(true) equal the _ref product of the bf16-rounded
  * operands (and stay within 2^-7 sum|a w| of the f16 product); a Wan-shaped DiT forward with f16
  * weights in bf16 mode stays within a stated relative L2 of the f32 mode, really takes the bf16
- * paths, and gives the same bits at 1 and 2 threads. */
+ * paths, and gives the same bits at 1 and 2 threads; `vidgen --bf16` end to end on a tiny random set. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "test.h"
+#include <cjson/cJSON.h>
 #include "vidgen/dit.h"
+#include "vidgen/io.h"
+#include "vidgen/wan.h"
 #include "vidgen/gemm.h"
 #include "vidgen/rng.h"
 #include "vidgen/tensor.h"
@@ -132,4 +135,63 @@ VG_TEST(wan_bf16_dit_forward_close_to_f32_and_thread_stable) {
     CHECKF(same, "bf16 mode: 1 and 2 threads differ");
     /* bf16 keeps 8 significant bits: ~2^-9 per rounding, a few roundings deep per block */
     CHECKF(rel > 1e-5 && rel < 3e-2, "relative L2 %.3g vs f32 mode: outside (1e-5, 3e-2)", rel);
+}
+
+/* `vidgen --bf16` on a tiny random Wan set (DiT dim 64: 2 heads of 32, so the bf16 attention runs
+ * too): it runs, records "bf16": true, changes the frames a little (the f32 run is the default),
+ * and gives the same frames at 1 and 2 threads. */
+VG_TEST(wan_bf16_cli_flag) {
+    if (!vg_gemm_bf16_available()) { printf("  skip: no AVX512_BF16 on this CPU\n"); return; }
+    const char *b = getenv("VIDGEN_BIN") && *getenv("VIDGEN_BIN") ? getenv("VIDGEN_BIN") : "build/vidgen";
+    const char *d = vg_test_tmpdir();
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/wan_bf16_set", d);
+    vg_wan_random_opts o;
+    vg_wan_random_opts_default(&o);
+    o.dit.dim = 64; o.dit.ffn_dim = 96; o.dit.heads = 2; o.dit.layers = 2; o.dit.text_dim = 32;
+    o.t5 = (vg_t5_config){.vocab = 64, .dim = 32, .dim_attn = 32, .ffn = 48, .heads = 4, .layers = 2, .buckets = 32,
+                          .max_dist = 128, .shared_pos = false, .eps = 1e-6f};
+    o.vae.dim = 8;
+    o.seed = 7;
+    CHECK_OK(vg_wan_write_random(dir, &o));
+#define G "-p 'a red ball on the cat' --frames 5 -W 32 -H 16 --steps 2 --seed 3 -q"
+    CHECK(vg_test_sh(NULL, "%s --model %s " G " -t 1 --out %s/f32", b, dir, d) == 0);
+    CHECK(vg_test_sh(NULL, "%s --model %s " G " -t 1 --bf16 --out %s/bf1", b, dir, d) == 0);
+    CHECK(vg_test_sh(NULL, "%s --model %s " G " -t 2 --bf16 --out %s/bf2", b, dir, d) == 0);
+#undef G
+    for (int f = 1; f <= 5; f++) CHECKF(vg_test_same_pixels(d, "bf1", "bf2", f), "--bf16 frame %d differs at 1 and 2 threads", f);
+    char p[700], *txt = NULL;
+    snprintf(p, sizeof(p), "%s/bf1/vidgen.json", d);
+    CHECK_OK(vg_file_read(p, &txt, NULL));
+    cJSON *js = cJSON_Parse(txt);
+    bool rec = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(js, "bf16"));
+    cJSON_Delete(js);
+    free(txt);
+    CHECKF(rec, "%s lacks \"bf16\":true", p);
+    snprintf(p, sizeof(p), "%s/f32/vidgen.json", d);
+    CHECK_OK(vg_file_read(p, &txt, NULL));
+    js = cJSON_Parse(txt);
+    bool none = js && !cJSON_GetObjectItemCaseSensitive(js, "bf16");
+    cJSON_Delete(js);
+    free(txt);
+    CHECKF(none, "%s: the default run says bf16", p);
+    /* a 2-block random DiT: the frames move by a few levels at most, and not all stay equal */
+    int64_t diff = 0, maxd = 0;
+    for (int f = 1; f <= 5; f++) {
+        uint8_t *x, *y;
+        int w, h, w2, h2;
+        snprintf(p, sizeof(p), "%s/f32/frame_%04d.png", d, f);
+        CHECK_OK(vg_png_read(p, &x, &w, &h));
+        snprintf(p, sizeof(p), "%s/bf1/frame_%04d.png", d, f);
+        CHECK_OK(vg_png_read(p, &y, &w2, &h2));
+        for (int64_t i = 0; i < (int64_t)w * h * 3; i++) {
+            int64_t e = x[i] > y[i] ? x[i] - y[i] : y[i] - x[i];
+            diff += e != 0;
+            if (e > maxd) maxd = e;
+        }
+        free(x); free(y);
+    }
+    printf("  --bf16 vs f32: %lld of %d pixel values differ, by at most %lld\n", (long long)diff, 5 * 32 * 16 * 3, (long long)maxd);
+    CHECKF(diff > 0, "--bf16 frames equal the f32 ones: the flag changed nothing");
+    CHECKF(maxd <= 16, "--bf16 moved a pixel value by %lld (> 16)", (long long)maxd);
 }
