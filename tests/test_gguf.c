@@ -747,7 +747,9 @@ VG_TEST(gguf_generate_type_q8_0_matches_converted_gguf) {
                         bin(), dit, gg); /* the patch embedding stays f16 as --type leaves it (a 5-D weight) */
     CHECKF(rc == 0, "convert: rc %d: %s", rc, log);
     free(log);
-    const char *runs[3][2] = {{"st_type", "--type q8_0"}, {"gguf", ""}, {"f16", ""}};
+    /* the GGUF run takes --type too: it leaves the already-quantized DiT alone and quantizes the
+     * text encoder block by block as the first run does */
+    const char *runs[3][2] = {{"st_type", "--type q8_0"}, {"gguf", "--type q8_0"}, {"f16", ""}};
     for (int k = 0; k < 3; k++) {
         rc = vg_test_sh(&log, "%s --diffusion-model %s --text-encoder %s --vae %s -p 'a red ball on the cat' --frames 5 -W 32 -H 16 "
                         "--steps 2 --seed 3 -q -t 1 %s --out %s/gen_%s", bin(), k == 1 ? gg : dit, t5, vae, runs[k][1],

@@ -6,6 +6,7 @@
  * estimate. Tolerance 1e-4 relative + 1e-5 absolute: only PyTorch's summation order differs
  * (K <= 4608-term sums over ~20 layers); the measured max errors are printed. */
 #include "test.h"
+#include "vidgen/gguf.h"
 #include "vidgen/safetensors.h"
 #include "vidgen/status.h"
 #include "vidgen/taehv.h"
@@ -447,4 +448,62 @@ VG_TEST(taehv_wan_preview_sheets) {
     rc = vg_test_sh(&o, "%s " TAE_FILES " " PV_GEN " --vae x --preview 1 --out %s/novae 2>&1", bin(), d, d, d);
     CHECKF(rc == 2 && strstr(o, "--preview needs --tae"), "--preview without --tae: rc %d: %s", rc, o);
     free(o);
+}
+
+/* The same TAEHV state dict as GGUF (tensors copied as stored, F16, torch-order shapes) loads to
+ * the same model: decode bit-identical to the safetensors file's; a misshaped tensor in a GGUF file
+ * is refused naming the file and the tensor. */
+VG_TEST(taehv_gguf_equals_safetensors) {
+    char st_path[600], gg_path[600], q_path[600];
+    snprintf(st_path, sizeof(st_path), "%s/taew_g.safetensors", vg_test_tmpdir());
+    snprintf(gg_path, sizeof(gg_path), "%s/taew_g.gguf", vg_test_tmpdir());
+    snprintf(q_path, sizeof(q_path), "%s/taew_q.gguf", vg_test_tmpdir());
+    CHECK_OK(vg_taehv_write_random(st_path, 16, 1, VG_DTYPE_F16, 11, 1.4f));
+    vg_st_file *f = NULL;
+    CHECK_OK(vg_st_open(&f, st_path));
+    vg_gguf_writer *gw = vg_gguf_writer_new(), *qw = vg_gguf_writer_new();
+    CHECK(gw && qw);
+    int bad = 0;
+    for (int64_t i = 0; f && gw && qw && i < vg_st_count(f); i++) {
+        const char *nm = vg_st_name(f, i);
+        const vg_tensor *t = vg_st_get(f, nm);
+        CHECK_OK(vg_gguf_writer_add_data(gw, nm, t->dtype, t->ndim, t->shape, t->data));
+        if (!strcmp(nm, "decoder.1.weight")) { /* the bad copy: this weight misshaped, [1] */
+            CHECK_OK(vg_gguf_writer_add_data(qw, nm, VG_DTYPE_F32, 1, (int64_t[]){1}, (float[]){0.0f}));
+            bad = 1;
+        } else {
+            CHECK_OK(vg_gguf_writer_add_data(qw, nm, t->dtype, t->ndim, t->shape, t->data));
+        }
+    }
+    CHECK_OK(vg_gguf_writer_save(gw, gg_path));
+    CHECK_OK(vg_gguf_writer_save(qw, q_path));
+    vg_gguf_writer_free(gw);
+    vg_gguf_writer_free(qw);
+    vg_st_close(f);
+    vg_taehv *a = NULL, *b = NULL;
+    CHECK_OK(vg_taehv_open(&a, st_path));
+    CHECK_OK(vg_taehv_open(&b, gg_path));
+    if (a && b) {
+        CHECK(vg_taehv_params(a) == vg_taehv_params(b));
+        const int64_t T = 2, h = 4, w = 6;
+        int64_t F, H, W;
+        vg_taehv_video_dims(a, T, h, w, &F, &H, &W);
+        float *z = malloc(sizeof(float) * 16 * T * h * w), *va = malloc(sizeof(float) * (size_t)(3 * F * H * W)),
+              *vb = malloc(sizeof(float) * (size_t)(3 * F * H * W));
+        for (int64_t i = 0; i < 16 * T * h * w; i++) z[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+        CHECK_OK(vg_taehv_decode(a, va, z, T, h, w, false));
+        CHECK_OK(vg_taehv_decode(b, vb, z, T, h, w, false));
+        CHECKF(!memcmp(va, vb, sizeof(float) * (size_t)(3 * F * H * W)), "GGUF and safetensors TAEHV decode differently");
+        int distinct = 0;
+        for (int64_t i = 1; i < 3 * F * H * W; i++) distinct += va[i] != va[0];
+        CHECKF(distinct > 100, "flat decode (%d values differ)", distinct);
+        free(z); free(va); free(vb);
+    }
+    vg_taehv_free(a);
+    vg_taehv_free(b);
+    /* a misshaped tensor in the GGUF file is named with the file */
+    vg_taehv *c = NULL;
+    CHECK(bad && vg_taehv_open(&c, q_path) != VG_OK);
+    CHECKF(strstr(vg_last_error(), "taew_q.gguf") && strstr(vg_last_error(), "decoder.1.weight"), "error: %s", vg_last_error());
+    vg_taehv_free(c);
 }

@@ -31,7 +31,7 @@ typedef struct {
     bool has_encoder, has_decoder;
 } vg_taehv_info;
 
-/* Opens a TAEHV state dict from a safetensors file (F32, F16 or BF16 tensors; names as taehv.py:
+/* Opens a TAEHV state dict from a safetensors or GGUF file (F32, F16 or BF16 tensors; names as taehv.py:
  * decoder.N.weight / .bias, decoder.N.conv.K.weight for MemBlocks, decoder.N.conv.weight for
  * TGrow/TPool; an optional prefix before `encoder.`/`decoder.` is accepted). Encoder or decoder
  * may be absent (not both). A TGrow weight with more rows than needed keeps the last rows, as

@@ -51,7 +51,7 @@ static const char *HELP =
     "                               .gguf (ComfyUI-GGUF, stable-diffusion.cpp; Q8_0 .. Q2_K, F16, BF16, F32)\n"
     "      --text-encoder F         umT5-XXL encoder (HF or official names; .gguf with llama.cpp names too)\n"
     "      --vae F                  Wan2.1 VAE\n"
-    "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors: ~20x faster, less memory,\n"
+    "      --tae F                  decode with TAEHV instead (taew2_1 .safetensors/.gguf: ~20x faster, less memory,\n"
     "                               softer frames); the VAE is then not needed\n"
     "      --preview N              with --tae: every N steps, OUT/preview_stepNN.png, a contact sheet of the\n"
     "                               TAEHV-decoded x0 prediction (up to 8 frames)\n"

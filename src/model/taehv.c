@@ -19,6 +19,7 @@
 #include "vidgen/taehv.h"
 #include "vidgen/conv.h"
 #include "vidgen/rng.h"
+#include "vidgen/gguf.h"
 #include "vidgen/safetensors.h"
 #include "vidgen/tensor.h"
 #include <math.h>
@@ -65,7 +66,8 @@ struct vg_taehv {
 /* building (load from a file, or write random weights with the same walk) */
 
 typedef struct {
-    const vg_st_file *f;          /* load */
+    const vg_st_file *f;          /* load from safetensors */
+    const vg_gguf *g;             /* or from GGUF (same torch-order names and shapes) */
     vg_st_writer *wr;             /* or write random */
     vg_dtype wdt;
     vg_rng rng;
@@ -76,6 +78,11 @@ typedef struct {
     int nnames;
     int64_t nparams;
 } builder;
+
+/* the weight file, safetensors or GGUF */
+static int64_t src_count(const builder *B) { return B->g ? vg_gguf_count(B->g) : vg_st_count(B->f); }
+static const char *src_name(const builder *B, int64_t i) { return B->g ? vg_gguf_name(B->g, i) : vg_st_name(B->f, i); }
+static const vg_tensor *src_get(const builder *B, const char *name) { return B->g ? vg_gguf_get(B->g, name) : vg_st_get(B->f, name); }
 
 static vg_status add_name(builder *B, const char *name) {
     if (B->nnames >= MAX_NAMES) return vg_fail(VG_ERR_FORMAT, "taehv: too many tensors");
@@ -101,7 +108,7 @@ static vg_status take(builder *B, float **dst, const char *name, int nd, const i
         B->nparams += n;
         return VG_OK;
     }
-    const vg_tensor *t = vg_st_get(B->f, full);
+    const vg_tensor *t = src_get(B, full);
     char a[96], b[96];
     if (!t) { free(o); return vg_fail(VG_ERR_FORMAT, "%s: missing tensor '%s' (expected shape %s)", B->path, full, vg_shape_str(a, sizeof(a), nd, sh)); }
     bool ok = t->ndim == nd;
@@ -232,18 +239,20 @@ static bool ends_with(const char *s, const char *suf, size_t *pre) {
 vg_status vg_taehv_open(vg_taehv **out, const char *path) {
     *out = NULL;
     vg_st_file *f = NULL;
-    vg_status st = vg_st_open(&f, path);
+    vg_gguf *g = NULL;
+    vg_status st = vg_gguf_is_gguf(path) ? vg_gguf_open(&g, path) : vg_st_open(&f, path);
     if (st) return st;
     vg_taehv *m = calloc(1, sizeof(*m));
     builder *B = calloc(1, sizeof(*B));
     if (!m || !B) { st = vg_fail(VG_ERR_OOM, "taehv: out of memory"); goto out; }
     B->f = f;
+    B->g = g;
     B->path = path;
     /* prefix: whatever comes before decoder.1.weight / encoder.0.weight */
     size_t pre = 0;
     const char *anchor = NULL;
-    for (int64_t i = 0; i < vg_st_count(f) && !anchor; i++) {
-        const char *nm = vg_st_name(f, i);
+    for (int64_t i = 0; i < src_count(B) && !anchor; i++) {
+        const char *nm = src_name(B, i);
         if (ends_with(nm, "decoder.1.weight", &pre) || ends_with(nm, "encoder.0.weight", &pre)) anchor = nm;
     }
     if (!anchor) { st = vg_fail(VG_ERR_FORMAT, "%s: not a TAEHV state dict (no 'decoder.1.weight' or 'encoder.0.weight')", path); goto out; }
@@ -252,13 +261,13 @@ vg_status vg_taehv_open(vg_taehv **out, const char *path) {
     B->prefix[pre] = 0;
     char nm[256];
     snprintf(nm, sizeof(nm), "%sdecoder.1.weight", B->prefix);
-    const vg_tensor *d1 = vg_st_get(f, nm);
+    const vg_tensor *d1 = src_get(B, nm);
     snprintf(nm, sizeof(nm), "%sdecoder.22.weight", B->prefix);
-    const vg_tensor *d22 = vg_st_get(f, nm);
+    const vg_tensor *d22 = src_get(B, nm);
     snprintf(nm, sizeof(nm), "%sencoder.0.weight", B->prefix);
-    const vg_tensor *e0 = vg_st_get(f, nm);
+    const vg_tensor *e0 = src_get(B, nm);
     snprintf(nm, sizeof(nm), "%sencoder.17.weight", B->prefix);
-    const vg_tensor *e17 = vg_st_get(f, nm);
+    const vg_tensor *e17 = src_get(B, nm);
     int64_t lat = -1, pp = -1;
     if (d1) {
         if (d1->ndim != 4 || !d22 || d22->ndim != 4) { st = vg_fail(VG_ERR_SHAPE, "%s: decoder.1.weight / decoder.22.weight missing or not 4-D", path); goto out; }
@@ -281,8 +290,8 @@ vg_status vg_taehv_open(vg_taehv **out, const char *path) {
     if (e0 && (st = build_encoder(B, &m->enc, lat, p))) goto out;
     if (d1 && (st = build_decoder(B, &m->dec, lat, p))) goto out;
     /* every encoder./decoder. tensor must have been taken */
-    for (int64_t i = 0; i < vg_st_count(f); i++) {
-        const char *s = vg_st_name(f, i);
+    for (int64_t i = 0; i < src_count(B); i++) {
+        const char *s = src_name(B, i);
         if (strncmp(s, B->prefix, pre) || (strncmp(s + pre, "encoder.", 8) && strncmp(s + pre, "decoder.", 8))) continue;
         bool found = false;
         for (int k = 0; k < B->nnames && !found; k++) found = !strcmp(B->names[k], s);
@@ -293,6 +302,7 @@ vg_status vg_taehv_open(vg_taehv **out, const char *path) {
 out:
     free(B);
     vg_st_close(f);
+    vg_gguf_close(g);
     if (st) { vg_taehv_free(m); return st; }
     *out = m;
     return VG_OK;
