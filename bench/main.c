@@ -68,7 +68,7 @@ double bench_time(void (*fn)(void *), void *ctx, int reps) {
 }
 
 /* sections (weak: a section not yet in the tree is skipped) */
-#define SECTIONS X(gemm) X(quant) X(dequant) X(attn) X(conv) X(dit) X(train) X(wan) X(wanq) X(taehv)
+#define SECTIONS X(gemm) X(quant) X(dequant) X(attn) X(conv) X(dit) X(train) X(wan) X(wanq) X(taehv) X(wanstep)
 #define X(s) void bench_##s(void) __attribute__((weak));
 SECTIONS
 #undef X

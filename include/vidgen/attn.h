@@ -10,6 +10,7 @@
  * backward needs it. Deterministic for any thread count. */
 #ifndef VIDGEN_ATTN_H
 #define VIDGEN_ATTN_H
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -22,6 +23,9 @@ typedef struct {
 
 void vg_attn(float *out, float *lse, const float *q, const float *k, const float *v,
              const vg_attn_shape *s);
+/* vg_attn in f32 whatever vg_gemm_bf16 says (vg_attn takes the bf16 path below while it is on). */
+void vg_attn_f32(float *out, float *lse, const float *q, const float *k, const float *v,
+                 const vg_attn_shape *s);
 void vg_attn_ref(float *out, float *lse, const float *q, const float *k, const float *v,
                  const vg_attn_shape *s);
 /* Gradients (overwritten, not accumulated) given dout, and out/lse from the forward. */
@@ -31,6 +35,24 @@ void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float
 void vg_attn_bwd_ref(float *dq, float *dk, float *dv, const float *dout, const float *out,
                      const float *lse, const float *q, const float *k, const float *v,
                      const vg_attn_shape *s);
+/* bf16 products (attn_bf16.c): q (times scale), k and v rounded to bf16 (RNE), QK^T and P.V
+ * with vdpbf16ps (exact bf16 products, f32 sums: per pair of head dims / keys the odd one's
+ * product is added first, as the instruction does), the online softmax in f32 with the
+ * probabilities P rounded to bf16 before P.V and before they are summed (so the output is a
+ * convex combination of the bf16 v rows). Same tiles as vg_attn. Error vs vg_attn_ref: see
+ * tests/test_attn_bf16.c (bound: per query |out - exact| <= max|v| (2^-9 + 4 d + 2^-7) + f32,
+ * d = 2^-8 * 1.01 * scale * max_j sum_c |q_c k_jc|); typical relative L2 ~3e-3.
+ * vg_attn_bf16 runs it with AVX512_BF16 where vg_attn_bf16_available() (hd % 32 == 0,
+ * hd <= 128, level >= 3, the CPU has it) and otherwise runs the f32 vg_attn.
+ * _ref: plain C, the same arithmetic in the same order (and the same exp polynomial):
+ * vg_attn_bf16 equals it bit for bit. Deterministic for any thread count.
+ * vg_attn itself takes this path while vg_gemm_bf16(true) is set (the precision knob of the
+ * products, include/vidgen/gemm.h), the backward stays f32. */
+void vg_attn_bf16(float *out, float *lse, const float *q, const float *k, const float *v,
+                  const vg_attn_shape *s);
+void vg_attn_bf16_ref(float *out, float *lse, const float *q, const float *k, const float *v,
+                      const vg_attn_shape *s);
+bool vg_attn_bf16_available(const vg_attn_shape *s);
 /* FLOPs of one forward (2 matmuls), counting only the keys each query sees. */
 double vg_attn_flops(const vg_attn_shape *s);
 

@@ -33,14 +33,16 @@ void vg_matmul_tn_ref(float *c, const float *a, const float *b, int64_t M, int64
 bool vg_gemm_f32_amx(bool on);
 
 /* bf16 operands for f32 products (training): when on and the CPU has AVX512_BF16 (level >= 3),
- * vg_matmul_nt with F32/BF16 weights, vg_matmul_nn and vg_matmul_tn round both operands to bf16
+ * vg_matmul_nt with F32/BF16/F16 weights, vg_matmul_nn and vg_matmul_tn round both operands to bf16
  * (RNE) when packing and sum the exact bf16 products in f32 with vdpbf16ps (pairs of k: the odd
  * k's product is added before the even one's, one rounding each). Error per product term
  * <= ~2^-7 |a w| (two roundings, unit roundoff 2^-8: bf16 keeps 8 significant bits), sums in f32; results stay bit-identical at any thread
  * count. Off by default (inference and the golden tests run f32); the trainer turns it on for
  * its run (training config "bf16", default true where available). Sets the mode, returns the
- * previous one. AMX (level 4) keeps its own f32 mode (vg_gemm_f32_amx), which takes precedence. */
+ * previous one. F16 weights (Wan's fp16 checkpoints, vg_wan_params.bf16) lose 3 of their 11
+ * significant bits (f16 -> bf16 RNE). vg_attn follows the same mode (attn.h). AMX (level 4) keeps its own f32 mode (vg_gemm_f32_amx), which takes precedence. */
 bool vg_gemm_bf16(bool on);
+bool vg_gemm_bf16_on(void); /* the mode set (true also where the CPU lacks the instructions) */
 bool vg_gemm_bf16_available(void);
 
 /* CPU features detected at run time (cpu.c). */

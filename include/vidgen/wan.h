@@ -107,6 +107,10 @@ typedef struct {
                                            * `out` is filled on rank 0 (the same bits as one process) */
     int preview_every;                    /* > 0 (needs paths->tae): after every N-th step but the last, hooks->preview
                                            * gets the TAEHV decode of that step's x0 prediction x - sigma v; 0 = none */
+    bool bf16;                            /* DiT forwards under vg_gemm_bf16(true): bf16 products (f16/f32/bf16
+                                           * weights rounded to bf16) and bf16 attention (attn.h), f32 sums;
+                                           * false (default): f32 products and attention. No effect without
+                                           * AVX512_BF16 (the f32 paths run). */
 } vg_wan_params;
 /* 81 frames 832x480, 50 steps UniPC, guidance 5, shift 5, seed 0, window all. */
 void vg_wan_params_default(vg_wan_params *p);

@@ -40,6 +40,8 @@ static const char *HELP =
     "      --type q8_0|q6_k|q5_k|q4_k|q5_0|q5_1|q4_0|q4_1|q3_k|q2_k  quantize the f16/bf16/f32 matrices of the\n"
     "                               DiT at load and of the text encoder block by block (as sd.cpp --type;\n"
     "                               the VAE and the token embedding are kept as stored)\n"
+    "      --bf16                   DiT products and attention in bf16 (vdpbf16ps, f32 sums; f16 weights\n"
+    "                               rounded to bf16): ~1e-2 relative change, faster; AVX512_BF16 CPUs only\n"
     "      (--cfg-scale 1 skips the unconditional forward; a --model DIR's config.json may set sampler,\n"
     "       steps, timesteps/denoising_step_list, sigmas, warp_timesteps/warp_denoising_step,\n"
     "       flow_shift/timestep_shift, cfg_scale/guidance_scale as defaults under --config and flags)\n"
@@ -173,6 +175,7 @@ int vg_cmd_wan(int argc, char **argv) {
     if (s.set[S_SHIFT]) p.flow_shift = (float)s.num[S_SHIFT];
     if (s.set[S_SEED]) p.seed = s.u64[S_SEED];
     if (s.set[S_WINDOW]) p.window = (int)s.num[S_WINDOW];
+    p.bf16 = s.set[S_BF16] && s.num[S_BF16] != 0;
     if (s.set[S_SAMPLER] && !vg_sampler_from_name(s.str[S_SAMPLER], &p.sampler)) { rc = cli_error(CLI_USAGE, "samplers: unipc, euler, dmd", "unknown sampler '%s'", s.str[S_SAMPLER]); goto done; }
     if (s.set[S_TIMESTEPS] && s.set[S_SIGMAS]) { rc = cli_error(CLI_USAGE, "give the schedule once", "--timesteps and --sigmas both given"); goto done; }
     if (s.set[S_WARP] && s.num[S_WARP] && !s.set[S_TIMESTEPS]) { rc = cli_error(CLI_USAGE, "e.g. --timesteps 1000,750,500,250 --warp-timesteps --flow-shift 5", "--warp-timesteps needs --timesteps"); goto done; }
@@ -308,6 +311,7 @@ int vg_cmd_wan(int argc, char **argv) {
         for (int i = 0; i < n_loras; i++) cJSON_AddItemToArray(la, cJSON_CreateString(loras[i]));
     }
     if (p.preview_every > 0) cJSON_AddNumberToObject(meta, "preview", p.preview_every);
+    if (p.bf16) cJSON_AddBoolToObject(meta, "bf16", true);
     if (p.window < 0) cJSON_AddStringToObject(meta, "temporal_window", "all");
     else cJSON_AddNumberToObject(meta, "temporal_window", p.window);
     cJSON_AddNumberToObject(meta, "fps", 16);

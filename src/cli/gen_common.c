@@ -60,6 +60,7 @@ const gen_sdef gen_defs[S_COUNT] = {
     [S_WTYPE] = {"type", "--type", NULL, T_STR, 0, 0},
     [S_TAE] = {"tae", "--tae", NULL, T_STR, 0, 0},
     [S_PREVIEW] = {"preview", "--preview", NULL, T_INT, 1, 1000},
+    [S_BF16] = {"bf16", "--bf16", NULL, T_BOOL, 0, 0},
 };
 
 /* ---- errors ------------------------------------------------------------------------- */
@@ -390,7 +391,7 @@ static int parse_formats(const char *s, unsigned *out, gen_err *e) {
 int gen_plan_make(gen_plan *pl, const gen_settings *s, const vg_model *m, gen_err *e) {
     memset(pl, 0, sizeof(*pl));
     vg_gen_params *p = &pl->p;
-    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TIMESTEPS, S_SIGMAS, S_WARP, S_WTYPE, S_TAE, S_PREVIEW};
+    static const int wan_only[] = {S_DIT, S_T5, S_VAE, S_TOK, S_DRY, S_TIMESTEPS, S_SIGMAS, S_WARP, S_WTYPE, S_TAE, S_PREVIEW, S_BF16};
     int w = gen_first_set(s, wan_only, (int)(sizeof(wan_only) / sizeof(wan_only[0])));
     if (w >= 0)
         return gen_fail(e, CLI_USAGE, "the Wan2.1 files are named with --model WAN_DIR or --diffusion-model/--text-encoder/--vae",

@@ -4,6 +4,7 @@
  * size, Z = 16 latent channels, D DiT dim, Dt text dim, N real prompt tokens, L = text_len (512). */
 #include "model/wan_internal.h"
 #include "vidgen/dist.h"
+#include "vidgen/gemm.h"
 #include "vidgen/lora.h"
 #include "vidgen/taehv.h"
 
@@ -128,6 +129,7 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     float *ctx = NULL, *x = NULL, *vc = NULL, *vu = NULL, *sig = NULL, *video = NULL, *xl = NULL, *vcl = NULL;
     vg_dist_attn *da = NULL;
     int64_t *ts = NULL;
+    bool bf16_was = false, bf16_set = false; /* p->bf16: the precision mode during the DiT forwards */
     vg_dit_config dc;
     vg_wan_names names;
     char prefix[128], extra[512];
@@ -194,6 +196,8 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     vg_clip_noise(x, Z, T, h, w, p->seed); /* Philox, per latent frame (not the official CUDA stream) */
     s.load_s = now_s() - t1;
     t2 = now_s();
+    bf16_was = vg_gemm_bf16(p->bf16);
+    bf16_set = true;
     for (int i = 0; i < p->steps; i++) {
         double ts0 = now_s();
         float tt = float_t ? (float)(1000.0 * sig[i]) : (float)ts[i];
@@ -215,7 +219,10 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
             const double sg = sig[i];
             #pragma omp parallel for schedule(static)
             for (int64_t j = 0; j < n; j++) vu[j] = (float)(x[j] - sg * (double)vc[j]); /* in double, as the dmd step */
-            if ((st = vg_taehv_decode_file_u8(paths->tae, out, vu, T, h, w, p->frames, p->height, p->width)) ||
+            vg_gemm_bf16(bf16_was); /* --bf16 is for the DiT: the preview decodes as the final one does */
+            st = vg_taehv_decode_file_u8(paths->tae, out, vu, T, h, w, p->frames, p->height, p->width);
+            vg_gemm_bf16(p->bf16);
+            if (st ||
                 (st = hooks->preview(hooks->ctx, i + 1, p->steps, out, p->frames, p->height, p->width)))
                 goto out;
         }
@@ -227,6 +234,8 @@ vg_status vg_wan_generate(const vg_wan_paths *paths, const vg_wan_params *p, uin
     if (split && (st = vg_dist_split_allgather(&sp, x, Z, h * w))) goto out;
     s.step_s_mean = (now_s() - t2) / p->steps;
     vg_dist_attn_free(da); da = NULL;
+    vg_gemm_bf16(bf16_was);
+    bf16_set = false;
     vg_dit_acts_free(acts); acts = NULL;
     vg_dit_free(&dit);
     vg_wan_files_close(fd); fd = NULL;
@@ -271,6 +280,7 @@ decoded:
     s.total_s = now_s() - t0;
     if (stats) *stats = s;
 out:
+    if (bf16_set) vg_gemm_bf16(bf16_was);
     vg_wan_vae_free(vae);
     vg_solver_free(sol);
     vg_dit_acts_free(acts);

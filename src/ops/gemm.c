@@ -204,6 +204,7 @@ bool vg_gemm_bf16_available(void) {
     return vg_cpu_level() >= 3 && vg_cpu()->avx512bf16 && gemm_path_avx512_bf16() != NULL;
 }
 bool vg_gemm_bf16(bool on) { bool was = g_bf16_ops; g_bf16_ops = on; return was; }
+bool vg_gemm_bf16_on(void) { return g_bf16_ops; }
 
 /* The path for this level and weight dtype. */
 static const gemm_path *pick(vg_dtype ydt) {
@@ -211,7 +212,8 @@ static const gemm_path *pick(vg_dtype ydt) {
     const gemm_path *p = NULL;
     if (lvl >= 4 && (ydt != VG_DTYPE_F32 || g_f32_amx)) p = gemm_path_amx(ydt);
     if (!p && ydt == VG_DTYPE_BF16 && gemm_bf16_products()) p = gemm_path_avx512_bf16();
-    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16) && vg_gemm_bf16_available())
+    if (!p && g_bf16_ops && (ydt == VG_DTYPE_F32 || ydt == VG_DTYPE_BF16 || ydt == VG_DTYPE_F16) &&
+        vg_gemm_bf16_available())
         p = gemm_path_avx512_bf16();
     if (!p && lvl >= 3) p = gemm_path_avx512();
     if (!p && lvl >= 2) p = gemm_path_avx2();

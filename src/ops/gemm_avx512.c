@@ -1,7 +1,8 @@
 /* gemm_avx512.c - AVX-512 packing and 14x32 register-tiled kernels for gemm.c.
  * f32 path: 28 zmm accumulators, A values broadcast from the packed [k][14] panel, two
  * [k][32] W vectors per k (BLIS skx kernels use the same idea with other tile shapes).
- * bf16 path: vdpbf16ps on [k/2][x][2] pair panels; A is rounded to bf16 (RNE) when packed.
+ * bf16 path: vdpbf16ps on [k/2][x][2] pair panels; A is rounded to bf16 (RNE) when packed, and so
+ * are f32 or f16 weights (f16 -> f32 exactly, then RNE to bf16).
  * Compiled with target attributes, so it builds without -march and runs only when
  * vg_cpu_level() >= 3 (and avx512bf16 for the bf16 path). */
 #include <immintrin.h>
@@ -99,6 +100,12 @@ const gemm_path *gemm_path_avx512(void) { return &path512; }
 static INL T512BF __m512 load_pairs(const gemm_src *s, int64_t x, int64_t k, __mmask32 km) {
     int64_t i = x * s->ld + k;
     if (s->dt == VG_DTYPE_BF16) return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(km, (const uint16_t *)s->p + i));
+    if (s->dt == VG_DTYPE_F16) { /* f16 -> f32 (exact) -> bf16 (RNE) */
+        const uint16_t *h = (const uint16_t *)s->p + i;
+        __m512 lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)km, h));
+        __m512 hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((__mmask16)(km >> 16), h + 16));
+        return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
     const float *p = (const float *)s->p + i;
     __m512 lo = _mm512_maskz_loadu_ps((__mmask16)km, p), hi = _mm512_maskz_loadu_ps((__mmask16)(km >> 16), p + 16);
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
