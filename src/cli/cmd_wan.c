@@ -58,6 +58,8 @@ static const char *HELP =
     "                               TAEHV-decoded x0 prediction (up to 8 frames)\n"
     "      --tokenizer F            tokenizer.json or spiece.model [spiece_model inside the text encoder]\n"
     "  -o, --out DIR [out]  --overwrite  --max-memory SIZE  -t, --threads N  -q, --quiet\n"
+    "      --cfg-split 0|1          under mpirun (MPI build) the latent frames are split over the ranks;\n"
+    "                               1 (default): with CFG and an even rank count, cond and uncond on two halves\n"
     "      --config FILE.json       settings file (keys as the long flags with _); flags win\n"
     "      --dry-run                print the files, settings and memory estimate, generate nothing\n"
     "Exit codes: 0 ok, 1 runtime or input error, 2 usage error.\n";
