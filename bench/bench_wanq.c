@@ -8,7 +8,8 @@
  * 6.0 GB Q8_0, 3.3 GB Q4_K) in $VG_BENCH_WANQ_DIR (default /tmp/vidgen-bench-wanq).
  * $VG_BENCH_WANQ_TYPES (default "q8_0,q4_k") chooses the quantized types. $VG_BENCH_WANQ_ERR=1 adds
  * the error of one forward for every type vidgen writes (the f16 DiT quantized at load, as
- * --type does, which gives convert's bytes), ~15 minutes more. */
+ * --type does, which gives convert's bytes), ~15 minutes more; =only runs just that. Also the f16
+ * DiT with --bf16 (its products in bf16). */
 #include "bench.h"
 #include "model/wan_internal.h"
 #include "vidgen/dit.h"
@@ -140,7 +141,11 @@ void bench_wanq(void) {
     double fwd16 = 0, step16 = 0, rss16 = 0, text16 = 0, fs;
     char out[1300];
     snprintf(out, sizeof(out), "%s/out_f16", qdir);
-    if (!forward(dit, ref, &fwd16) || !run(bin, dit, t5, t5, vae, out, &step16, &rss16, &text16)) goto done;
+    const char *err = getenv("VG_BENCH_WANQ_ERR");
+    bool err_only = err && !strcmp(err, "only");
+    if (!forward(dit, ref, &fwd16)) goto done;
+    if (err_only) goto errors;
+    if (!run(bin, dit, t5, t5, vae, out, &step16, &rss16, &text16)) goto done;
     bench_record("wanq 1.3B 256x256x17 f16: one DiT forward (2 thr)", fwd16, "s", NULL, 0);
     bench_record("wanq 1.3B 256x256x17 f16: DiT step with CFG (2 thr)", step16, "s", NULL, 0);
     bench_record("wanq 1.3B 256x256x17 f16: peak RSS of the whole run, full umT5", rss16, "GiB", "issue 15: f16 before streaming", 9.1);
@@ -177,7 +182,15 @@ void bench_wanq(void) {
         snprintf(nm, sizeof(nm), "wanq 1.3B 256x256x17 %s umT5: text encoder, prompt + negative", ty);
         bench_record(nm, text, "s", "f16", text16);
     }
-    if (getenv("VG_BENCH_WANQ_ERR") && atoi(getenv("VG_BENCH_WANQ_ERR"))) {
+    {   /* f16 weights on the bf16 products (--bf16), side by side */
+        double step, rss, text;
+        snprintf(out, sizeof(out), "%s/out_f16_bf16", qdir);
+        snprintf(cmd, sizeof(cmd), "%s --bf16", dit);
+        if (run(bin, cmd, t5, t5, vae, out, &step, &rss, &text))
+            bench_record("wanq 1.3B 256x256x17 f16 --bf16: DiT step with CFG (2 thr)", step, "s", "f16 (speed-up = ratio^-1)", step16);
+    }
+errors:
+    if (err && (err_only || atoi(err))) {
         static const vg_dtype all[] = {VG_DTYPE_BF16, VG_DTYPE_Q8_0, VG_DTYPE_Q6_K, VG_DTYPE_Q5_K, VG_DTYPE_Q5_1, VG_DTYPE_Q5_0,
                                        VG_DTYPE_Q4_K, VG_DTYPE_Q4_1, VG_DTYPE_Q4_0, VG_DTYPE_Q3_K, VG_DTYPE_Q2_K};
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++) {
