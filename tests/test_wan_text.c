@@ -141,3 +141,37 @@ VG_TEST(t5_forward_n_hooks_and_equality) {
     vg_t5_free(&m);
     free(p);
 }
+
+/* vidgen convert carries the umT5's tokenizer (metadata vidgen.spiece_model), so the GGUF encoder
+ * needs no --tokenizer; the Q8_0 file encodes close to the f16 one */
+VG_TEST(wan_text_gguf_carries_tokenizer) {
+    const char *dir = text_dir();
+    CHECK(dir);
+    const char *b = getenv("VIDGEN_BIN") && *getenv("VIDGEN_BIN") ? getenv("VIDGEN_BIN") : "build/vidgen";
+    char t5p[700], gg[700], *log = NULL;
+    snprintf(t5p, sizeof(t5p), "%s/umt5_xxl_fp16.safetensors", dir);
+    snprintf(gg, sizeof(gg), "%s/umt5_q8_0.gguf", vg_test_tmpdir());
+    int rc = vg_test_sh(&log, "%s convert %s --out %s --type q8_0", b, t5p, gg);
+    CHECKF(rc == 0, "convert: rc %d: %s", rc, log);
+    free(log);
+    vg_wan_files *fs = NULL, *fg = NULL;
+    CHECK_OK(vg_wan_files_open(&fs, t5p));
+    CHECK_OK(vg_wan_files_open(&fg, gg));
+    const vg_tensor *a = vg_wan_files_find(fs, "spiece_model", NULL), *c = vg_wan_files_find(fg, "spiece_model", NULL);
+    CHECK(a && c && c->dtype == VG_DTYPE_U8 && c->ndim == 1 && c->shape[0] == a->shape[0]);
+    CHECK(a && c && memcmp(a->data, c->data, (size_t)a->shape[0]) == 0);
+    vg_wan_files_close(fs);
+    vg_wan_files_close(fg);
+    const int64_t L = 512, D = 64;
+    float *x = malloc(sizeof(float) * 2 * L * D), *y = malloc(sizeof(float) * 2 * L * D);
+    int64_t n0, n1, m0, m1;
+    vg_wan_paths ps = {.t5 = t5p}, pg = {.t5 = gg};
+    CHECK_OK(vg_wan_encode_text_(x, L, D, &ps, "a red ball rolls", "blurry", -1, &n0, &n1));
+    CHECK_OK(vg_wan_encode_text_(y, L, D, &pg, "a red ball rolls", "blurry", -1, &m0, &m1));
+    CHECK(n0 == m0 && n1 == m1);
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < 2 * L * D; i++) { e += (double)(x[i] - y[i]) * (x[i] - y[i]); r += (double)x[i] * x[i]; }
+    printf("  Q8_0 GGUF text encoder vs f16: rel L2 %.3g\n", sqrt(e / r));
+    CHECK(e > 0 && sqrt(e / r) < 8e-2);
+    free(x); free(y);
+}

@@ -63,6 +63,9 @@ bool vg_gguf_get_f64(const vg_gguf *f, const char *key, double *out);
 /* Array of integers: the count (also when > cap; the first min(count, cap) go to out), -1
  * when absent, not an array of integers, or a u64 element above INT64_MAX. */
 int64_t vg_gguf_get_ints(const vg_gguf *f, const char *key, int64_t *out, int64_t cap);
+/* An array of U8 (or I8) in place in the mapping (valid while f is open), *n its length; NULL
+ * when absent or another type. */
+const void *vg_gguf_get_bytes(const vg_gguf *f, const char *key, int64_t *n);
 
 /* As vg_st_require: looks up name, checks ndim/shape (entries < 0 are wildcards, ndim < 0 any),
  * marks it used. VG_ERR_FORMAT "FILE: missing tensor 'x' (expected shape [..])", VG_ERR_SHAPE
@@ -93,6 +96,8 @@ vg_status vg_gguf_writer_meta_str(vg_gguf_writer *w, const char *key, const char
 vg_status vg_gguf_writer_meta_u32(vg_gguf_writer *w, const char *key, uint32_t value);
 /* Array of i32 (e.g. comfy.gguf.orig_shape.<name>). */
 vg_status vg_gguf_writer_meta_i32s(vg_gguf_writer *w, const char *key, const int64_t *v, int n);
+/* An array of U8 (e.g. vidgen.spiece_model: the SentencePiece model of a umT5 encoder). */
+vg_status vg_gguf_writer_meta_bytes(vg_gguf_writer *w, const char *key, const void *data, int64_t n);
 vg_status vg_gguf_writer_save(vg_gguf_writer *w, const char *path);
 
 /* The ggml type id of a vg dtype (-1 for the safetensors-only types), and back. */

@@ -207,6 +207,11 @@ static vg_status convert_set(conv *cv, vg_wan_files *f, const char **arch) {
             const char *nm = vg_st_name(sh, k);
             const vg_tensor *t = vg_st_at(sh, k);
             if (seen[i][k]) continue;
+            if (t5 && strcmp(nm, "spiece_model") == 0 && t->dtype == VG_DTYPE_U8 && t->ndim == 1) {
+                /* the tokenizer: as metadata (a U8 tensor is not a GGUF type), read back as spiece_model */
+                st = vg_gguf_writer_meta_bytes(cv->w, "vidgen.spiece_model", t->data, t->shape[0]);
+                continue;
+            }
             if (t->dtype != VG_DTYPE_F32 && t->dtype != VG_DTYPE_F16 && t->dtype != VG_DTYPE_BF16 && !vg_dtype_is_quant(t->dtype)) {
                 fprintf(stderr, "vidgen: note: %s: tensor '%s' (%s) skipped: not a float tensor\n", vg_wan_files_path(f), nm,
                         vg_dtype_name(t->dtype));

@@ -552,6 +552,13 @@ int64_t vg_gguf_get_ints(const vg_gguf *f, const char *key, int64_t *out, int64_
     return (int64_t)kv->count;
 }
 
+const void *vg_gguf_get_bytes(const vg_gguf *f, const char *key, int64_t *n) {
+    const gguf_kv *kv = kv_find(f, key);
+    if (!kv || kv->type != VG_GGUF_ARRAY || (kv->elem != VG_GGUF_U8 && kv->elem != VG_GGUF_I8)) return NULL;
+    if (n) *n = (int64_t)kv->count;
+    return f->map + kv->vpos;
+}
+
 static void pattern(char *buf, size_t n, int ndim, const int64_t *shape) {
     size_t o = (size_t)snprintf(buf, n, "[");
     for (int i = 0; i < ndim && o < n; i++) {
@@ -613,11 +620,13 @@ typedef struct {
 
 typedef struct {
     char *key;
-    uint32_t type;       /* STRING, U32 or ARRAY of I32 */
+    uint32_t type;       /* STRING, U32 or ARRAY (of I32: ints, or of U8: bytes) */
     char *str;
     uint32_t u32;
     int64_t *ints;
     int n_ints;
+    uint8_t *bytes;
+    int64_t n_bytes;
 } gw_kv;
 
 struct vg_gguf_writer {
@@ -632,7 +641,7 @@ vg_gguf_writer *vg_gguf_writer_new(void) { return calloc(1, sizeof(vg_gguf_write
 void vg_gguf_writer_free(vg_gguf_writer *w) {
     if (!w) return;
     for (int64_t i = 0; i < w->n; i++) { free(w->t[i].name); free(w->t[i].own); }
-    for (int64_t i = 0; i < w->n_kv; i++) { free(w->kv[i].key); free(w->kv[i].str); free(w->kv[i].ints); }
+    for (int64_t i = 0; i < w->n_kv; i++) { free(w->kv[i].key); free(w->kv[i].str); free(w->kv[i].ints); free(w->kv[i].bytes); }
     free(w->t); free(w->kv);
     free(w);
 }
@@ -754,6 +763,18 @@ vg_status vg_gguf_writer_meta_i32s(vg_gguf_writer *w, const char *key, const int
     return VG_OK;
 }
 
+vg_status vg_gguf_writer_meta_bytes(vg_gguf_writer *w, const char *key, const void *data, int64_t n) {
+    if (n < 0 || (n && !data)) return vg_fail(VG_ERR_ARG, "vg_gguf_writer_meta_bytes: bad array");
+    gw_kv *kv;
+    vg_status st = kv_push(w, key, &kv);
+    if (st) return st;
+    kv->type = VG_GGUF_ARRAY;
+    kv->n_bytes = n;
+    if (!(kv->bytes = malloc((size_t)(n ? n : 1)))) return vg_fail(VG_ERR_OOM, "out of memory");
+    if (n) memcpy(kv->bytes, data, (size_t)n);
+    return VG_OK;
+}
+
 static void put_le(vg_bytebuf *b, uint64_t v, int nb) {
     uint8_t t[8];
     for (int k = 0; k < nb; k++) t[k] = (uint8_t)(v >> (8 * k));
@@ -794,7 +815,11 @@ vg_status vg_gguf_writer_save(vg_gguf_writer *w, const char *path) {
         put_le(&h, kv->type, 4);
         if (kv->type == VG_GGUF_STRING) put_str(&h, kv->str);
         else if (kv->type == VG_GGUF_U32) put_le(&h, kv->u32, 4);
-        else {
+        else if (kv->bytes) {
+            put_le(&h, VG_GGUF_U8, 4);
+            put_le(&h, (uint64_t)kv->n_bytes, 8);
+            vg_bytebuf_put(&h, kv->bytes, (size_t)kv->n_bytes);
+        } else {
             put_le(&h, VG_GGUF_I32, 4);
             put_le(&h, (uint64_t)kv->n_ints, 8);
             for (int k = 0; k < kv->n_ints; k++) put_le(&h, (uint64_t)(uint32_t)(int32_t)kv->ints[k], 4);

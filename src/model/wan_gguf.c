@@ -144,6 +144,15 @@ vg_status vg_wan_gguf_open_(vg_st_file **out, const char *path) {
         const char *k = vg_gguf_kv_key(g, i), *v = vg_gguf_get_str(g, k);
         if (v) { meta[2 * n_meta] = k; meta[2 * n_meta + 1] = v; n_meta++; }
     }
+    /* the tokenizer vidgen convert carries over from a umT5 file: metadata vidgen.spiece_model (U8
+     * array), seen as the safetensors files' U8 tensor spiece_model (a view into the mapping) */
+    int64_t nsp = 0;
+    const void *sp = vg_gguf_get_bytes(g, "vidgen.spiece_model", &nsp);
+    if (sp && nsp > 0 && vg_gguf_index(g, "spiece_model") < 0) {
+        if (!(names[n] = strdup("spiece_model"))) { st = vg_fail(VG_ERR_OOM, "%s: out of memory", path); goto fail; }
+        t[n] = (vg_tensor){.data = (void *)sp, .dtype = VG_DTYPE_U8, .ndim = 1, .shape = {nsp}};
+        n++;
+    }
     st = vg_st_from_views(out, path, n, (const char *const *)names, t, n_meta, meta, own, owner_release);
     own = NULL; /* released by vg_st_from_views on failure too */
     g = NULL;
