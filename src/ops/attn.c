@@ -134,8 +134,6 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 
-typedef void (*fwd_tile_fn)(float *, float *, const float *, const float *, const float *,
-                            const vg_attn_shape *, int, int64_t, int, int64_t, int64_t);
 typedef void (*bwd_head_fn)(float *, float *, float *, float *, const float *, const float *,
                             const float *, const float *, const float *, const float *,
                             const vg_attn_shape *, int);
@@ -162,17 +160,7 @@ void vg_attn_f32(float *out, float *lse, const float *q, const float *k, const f
                  const vg_attn_shape *s) {
     check_shape(s);
     if (s->hd > HDMAX) { vg_attn_ref(out, lse, q, k, v, s); return; }
-    kernels kn = pick(s->hd);
-    int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
-OMP_TILES
-    for (int64_t p = 0; p < n; p++) {
-        int h = (int)(p / nt);
-        int64_t i0, k0, k1;
-        int nq;
-        tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
-        key_range(s, i0, &k0, &k1);
-        kn.fwd(out, lse, q, k, v, s, h, i0, nq, k0, k1);
-    }
+    fwd_tiles(pick(s->hd).fwd, out, lse, q, k, v, s);
 }
 
 void vg_attn_bwd(float *dq, float *dk, float *dv, const float *dout, const float *out,

@@ -258,16 +258,7 @@ void vg_attn_bf16(float *out, float *lse, const float *q, const float *k, const 
     check_shape(s);
 #ifdef VG_ATTN_X86
     if (vg_attn_bf16_available(s)) {
-        int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
-OMP_TILES
-        for (int64_t p = 0; p < n; p++) {
-            int h = (int)(p / nt);
-            int64_t i0, k0, k1;
-            int nq;
-            tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
-            key_range(s, i0, &k0, &k1);
-            fwd_tile_bf(out, lse, q, k, v, s, h, i0, nq, k0, k1);
-        }
+        fwd_tiles(fwd_tile_bf, out, lse, q, k, v, s);
         return;
     }
 #endif

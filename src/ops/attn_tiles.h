@@ -59,6 +59,24 @@ static inline void tile_at(const vg_attn_shape *s, int64_t rows, int T, int64_t 
     *nr = (int)(b - a < T ? b - a : T);
 }
 
+/* One forward tile: queries [i0, i0+nq) of head h against keys [k0, k1). */
+typedef void (*fwd_tile_fn)(float *, float *, const float *, const float *, const float *,
+                            const vg_attn_shape *, int, int64_t, int, int64_t, int64_t);
+
+/* The forward over every (head, query tile), in parallel: the tiles are independent. */
+static inline void fwd_tiles(fwd_tile_fn fwd, float *out, float *lse, const float *q, const float *k, const float *v,
+                             const vg_attn_shape *s) {
+    int64_t nt = tile_count(s, s->Lq, BQ), n = nt * s->H;
+OMP_TILES
+    for (int64_t p = 0; p < n; p++) {
+        int64_t i0, k0, k1;
+        int nq;
+        tile_at(s, s->Lq, BQ, p % nt, &i0, &nq);
+        key_range(s, i0, &k0, &k1);
+        fwd(out, lse, q, k, v, s, (int)(p / nt), i0, nq, k0, k1);
+    }
+}
+
 /* ---- exp ---------------------------------------------------------------------------- */
 
 /* exp(x) for x <= 0 as in Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
