@@ -33,6 +33,9 @@ vg_status vg_wan_gguf_open_(vg_st_file **out, const char *path);
 /* Bytes of the DiT's weights once vg_wan_dit_load_as(.., weight_type) converted them (estimates). */
 int64_t vg_wan_dit_bytes_as_(const vg_wan_files *f, int weight_type);
 
+/* Bytes of matrix t once converted to wtype at load (--type), 0 when it stays as it is: not a 2-D
+ * F32/F16/BF16 tensor, already wtype, or rows that are not a multiple of wtype's block. */
+int64_t vg_wan_converted_bytes_(const vg_tensor *t, int wtype);
 /* A float matrix t [rows, cols] converted row-chunk by row-chunk to wt (any type vg_quantize
  * writes) into dst (vg_dtype_row_bytes(wt, cols) * rows bytes); then t's pages are released. */
 vg_status vg_wan_convert_matrix_(const vg_tensor *t, vg_dtype wt, void *dst);

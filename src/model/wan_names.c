@@ -180,13 +180,18 @@ typedef struct {
 
 static bool is_float(vg_dtype t) { return t == VG_DTYPE_F32 || t == VG_DTYPE_F16 || t == VG_DTYPE_BF16; }
 
-/* Whether a matrix t of the DiT is converted to wtype at load; *bytes gets its converted size. */
-static bool converts(const vg_tensor *t, const char *name, int wtype, int64_t *bytes) {
-    if (wtype < 0 || !t || t->ndim != 2 || !is_float(t->dtype) || strstr(name, "modulation") || (vg_dtype)wtype == t->dtype) return false;
+int64_t vg_wan_converted_bytes_(const vg_tensor *t, int wtype) {
+    if (wtype < 0 || !t || t->ndim != 2 || !is_float(t->dtype) || (vg_dtype)wtype == t->dtype) return 0;
     int64_t rb = vg_dtype_row_bytes((vg_dtype)wtype, t->shape[1]);
-    if (rb < 0) return false;
-    *bytes = rb * t->shape[0];
-    return true;
+    return rb < 0 ? 0 : rb * t->shape[0];
+}
+
+/* Whether a matrix t of the DiT is converted to wtype at load (modulations never are); *bytes
+ * gets its converted size. */
+static bool converts(const vg_tensor *t, const char *name, int wtype, int64_t *bytes) {
+    if (strstr(name, "modulation")) return false;
+    *bytes = vg_wan_converted_bytes_(t, wtype);
+    return *bytes > 0;
 }
 
 /* t's rows converted to wt into dst (f32 staging in chunks of rows), then its source pages dropped. */

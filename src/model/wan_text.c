@@ -21,17 +21,13 @@ static vg_tensor *block_matrix(vg_t5_block *b, int i) {
     return t[i];
 }
 
-static bool is_float(vg_dtype t) { return t == VG_DTYPE_F32 || t == VG_DTYPE_F16 || t == VG_DTYPE_BF16; }
-
 static int64_t tensor_bytes(const vg_tensor *t) {
     return t->ndim == 2 ? vg_dtype_row_bytes(t->dtype, t->shape[1]) * t->shape[0] : 0;
 }
 
-/* bytes of b's matrix i once converted to wt (0 when it stays as it is) */
+/* a matrix's slot in the conversion buffer: its converted bytes rounded up to 64 (0: not converted) */
 static int64_t converted_bytes(const vg_tensor *t, int wt) {
-    if (wt < 0 || t->ndim != 2 || !is_float(t->dtype) || (vg_dtype)wt == t->dtype) return 0;
-    int64_t rb = vg_dtype_row_bytes((vg_dtype)wt, t->shape[1]);
-    return rb < 0 ? 0 : ((rb * t->shape[0] + 63) / 64) * 64;
+    return (vg_wan_converted_bytes_(t, wt) + 63) / 64 * 64;
 }
 
 typedef struct {
