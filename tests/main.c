@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "test.h"
 #include "vidgen/io.h"
+#include "vidgen/rng.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -121,4 +122,12 @@ bool vg_test_same_pixels(const char *d, const char *a, const char *b, int f) {
     free(x);
     free(y);
     return ok;
+}
+
+float *vg_test_randn(int64_t n, uint64_t seed, float mul) {
+    float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    vg_rng r;
+    vg_rng_seed(&r, seed);
+    for (int64_t i = 0; a && i < n; i++) a[i] = (float)vg_rng_normal(&r) * mul;
+    return a;
 }

@@ -24,6 +24,8 @@ int vg_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2
 /* Same pixels in dir/a/frame_NNNN.png and dir/b/frame_NNNN.png (f = NNNN); the PNGs' tEXt
  * parameters may differ (they name the files and settings). */
 bool vg_test_same_pixels(const char *dir, const char *a, const char *b, int f);
+/* n floats N(0, 1) * mul from Philox(seed) (caller frees; never NULL-sized). */
+float *vg_test_randn(int64_t n, uint64_t seed, float mul);
 
 #define VG_TEST(name) \
     static void test_##name(void); \

@@ -19,13 +19,6 @@
 #define ATOL 1e-5
 #define RTOL 1e-4
 
-static float *randn(int64_t n, uint64_t seed, float mul) {
-    float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    vg_rng r;
-    vg_rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++) a[i] = (float)vg_rng_normal(&r) * mul;
-    return a;
-}
 
 typedef struct { int64_t Lq, Lk, S; int window; const char *what; } attn_case;
 
@@ -42,8 +35,8 @@ static const attn_case CASES[] = {
 static bool check_case(const attn_case *c, int H, int hd, uint64_t seed) {
     vg_attn_shape s = {c->Lq, c->Lk, H, hd, c->S, c->window, 1.0f / sqrtf((float)hd)};
     int64_t D = (int64_t)H * hd, nq = c->Lq * D, nk = c->Lk * D;
-    float *q = randn(nq, seed, 1), *k = randn(nk, seed + 1, 1), *v = randn(nk, seed + 2, 1);
-    float *dout = randn(nq, seed + 3, 1);
+    float *q = vg_test_randn(nq, seed, 1), *k = vg_test_randn(nk, seed + 1, 1), *v = vg_test_randn(nk, seed + 2, 1);
+    float *dout = vg_test_randn(nq, seed + 3, 1);
     float *o_r = malloc(sizeof(float) * nq), *l_r = malloc(sizeof(float) * H * c->Lq);
     float *o = malloc(sizeof(float) * nq), *l = malloc(sizeof(float) * H * c->Lq);
     float *gq_r = malloc(sizeof(float) * nq), *gk_r = malloc(sizeof(float) * nk), *gv_r = malloc(sizeof(float) * nk);
@@ -87,7 +80,7 @@ VG_TEST(attn_odd_head_dim_and_no_lse) {
     CHECK(check_case(&c, 2, 24, 7));
     CHECK(check_case(&c, 1, 20, 8));
     vg_attn_shape s = {70, 70, 2, 32, 1, -1, 0.2f};
-    float *q = randn(70 * 64, 1, 1), *k = randn(70 * 64, 2, 1), *v = randn(70 * 64, 3, 1);
+    float *q = vg_test_randn(70 * 64, 1, 1), *k = vg_test_randn(70 * 64, 2, 1), *v = vg_test_randn(70 * 64, 3, 1);
     float *a = malloc(sizeof(float) * 70 * 64), *b = malloc(sizeof(float) * 70 * 64);
     vg_attn_ref(a, NULL, q, k, v, &s);
     vg_attn(b, NULL, q, k, v, &s);
@@ -104,7 +97,7 @@ VG_TEST(attn_bitwise_same_for_1_and_2_threads) {
         const attn_case *c = &cs[ci];
         vg_attn_shape s = {c->Lq, c->Lk, 3, 64, c->S, c->window, 0.125f};
         int64_t nq = c->Lq * 192, nk = c->Lk * 192;
-        float *q = randn(nq, 11, 1), *k = randn(nk, 12, 1), *v = randn(nk, 13, 1), *dout = randn(nq, 14, 1);
+        float *q = vg_test_randn(nq, 11, 1), *k = vg_test_randn(nk, 12, 1), *v = vg_test_randn(nk, 13, 1), *dout = vg_test_randn(nq, 14, 1);
         float *o[2], *l[2], *g[2][3];
         for (int t = 0; t < 2; t++) {
             omp_set_num_threads(t + 1);
@@ -154,8 +147,8 @@ static double loss_d(const double *q, const double *k, const double *v, const fl
  * Pass: |a - n| <= 1e-2 * max(|n|, 1e-2) (truncation error ~eps^2 is far below). */
 static bool fd_case(vg_attn_shape s, uint64_t seed) {
     int64_t D = (int64_t)s.H * s.hd, nq = s.Lq * D, nk = s.Lk * D;
-    float *in[3] = {randn(nq, seed, 1), randn(nk, seed + 1, 1), randn(nk, seed + 2, 1)};
-    float *r = randn(nq, seed + 3, 1), *o = malloc(sizeof(float) * nq), *l = malloc(sizeof(float) * s.H * s.Lq);
+    float *in[3] = {vg_test_randn(nq, seed, 1), vg_test_randn(nk, seed + 1, 1), vg_test_randn(nk, seed + 2, 1)};
+    float *r = vg_test_randn(nq, seed + 3, 1), *o = malloc(sizeof(float) * nq), *l = malloc(sizeof(float) * s.H * s.Lq);
     float *g[3] = {malloc(sizeof(float) * nq), malloc(sizeof(float) * nk), malloc(sizeof(float) * nk)};
     double *d[3];
     int64_t n[3] = {nq, nk, nk};

@@ -15,13 +15,6 @@
 #include <omp.h>
 #endif
 
-static float *randn(int64_t n, uint64_t seed, float mul) {
-    float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    vg_rng r;
-    vg_rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++) a[i] = (float)vg_rng_normal(&r) * mul;
-    return a;
-}
 
 typedef struct { int64_t Lq, Lk, S; int window; int H, hd; float qmul; const char *what; } bcase;
 
@@ -81,7 +74,7 @@ VG_TEST(attn_bf16_matches_ref_bitwise_and_exact_within_bound) {
         const bcase *c = &CASES[ci];
         vg_attn_shape s = {c->Lq, c->Lk, c->H, c->hd, c->S, c->window, 1.0f / sqrtf((float)c->hd)};
         const int64_t D = (int64_t)c->H * c->hd, nq = c->Lq * D, nk = c->Lk * D;
-        float *q = randn(nq, 10 + ci, c->qmul), *k = randn(nk, 40 + ci, 1), *v = randn(nk, 70 + ci, 1);
+        float *q = vg_test_randn(nq, 10 + ci, c->qmul), *k = vg_test_randn(nk, 40 + ci, 1), *v = vg_test_randn(nk, 70 + ci, 1);
         float *o_r = malloc(sizeof(float) * nq), *l_r = malloc(sizeof(float) * c->H * c->Lq);
         float *o = malloc(sizeof(float) * nq), *l = malloc(sizeof(float) * c->H * c->Lq);
         float *ex = malloc(sizeof(float) * nq);
@@ -116,7 +109,7 @@ VG_TEST(attn_bf16_threads_and_knob) {
     const bcase c = {360, 360, 40, 1, 3, 128, 1, "F9 S40 w1"};
     vg_attn_shape s = {c.Lq, c.Lk, c.H, c.hd, c.S, c.window, 0.09f};
     const int64_t n = c.Lq * c.H * c.hd;
-    float *q = randn(n, 1, 1), *k = randn(n, 2, 1), *v = randn(n, 3, 1);
+    float *q = vg_test_randn(n, 1, 1), *k = vg_test_randn(n, 2, 1), *v = vg_test_randn(n, 3, 1);
     float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *f = malloc(sizeof(float) * n);
 #ifdef _OPENMP
     int saved = omp_get_max_threads();

@@ -18,13 +18,6 @@
 #include <omp.h>
 #endif
 
-static float *randn(int64_t n, uint64_t seed, float mul) {
-    float *a = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    vg_rng r;
-    vg_rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++) a[i] = (float)vg_rng_normal(&r) * mul;
-    return a;
-}
 
 static float bf16r(float x) { return vg_bf16_to_f32(vg_f32_to_bf16(x)); }
 
@@ -33,7 +26,7 @@ VG_TEST(wan_bf16_f16_weight_products) {
     static const int64_t shapes[][3] = {{1, 1, 1}, {37, 45, 33}, {64, 96, 160}, {15, 33, 1537}};
     for (int si = 0; si < 4; si++) {
         const int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
-        float *a = randn(M * K, 1 + si, 1), *wf = randn(N * K, 20 + si, 0.05f), *bias = randn(N, 40 + si, 1);
+        float *a = vg_test_randn(M * K, 1 + si, 1), *wf = vg_test_randn(N * K, 20 + si, 0.05f), *bias = vg_test_randn(N, 40 + si, 1);
         uint16_t *w16 = malloc(sizeof(uint16_t) * N * K);
         float *ar = malloc(sizeof(float) * M * K), *wr = malloc(sizeof(float) * N * K), *aa = malloc(sizeof(float) * M * K),
               *wa = malloc(sizeof(float) * N * K);
@@ -100,7 +93,7 @@ VG_TEST(wan_bf16_dit_forward_close_to_f32_and_thread_stable) {
     f16s fc = {{0}, 0};
     vg_dit_visit(&m.cfg, &m.w, to_f16, &fc);
     const int64_t F = 3, H = 8, W = 12, n = (int64_t)cfg.in_dim * F * H * W;
-    float *x = randn(n, 3, 1), *ctx = randn(cfg.text_len * cfg.text_dim, 4, 1), t = 750.0f;
+    float *x = vg_test_randn(n, 3, 1), *ctx = vg_test_randn(cfg.text_len * cfg.text_dim, 4, 1), t = 750.0f;
     float *o32 = malloc(sizeof(float) * n), *o1 = malloc(sizeof(float) * n), *o2 = malloc(sizeof(float) * n);
     vg_dit_acts *a = NULL;
     CHECK_OK(vg_dit_acts_new(&a, &cfg, 1, F, H, W, false));
